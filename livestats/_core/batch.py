@@ -1,0 +1,150 @@
+"""Bulk calls: fan an input of any size out to a fixed number of workers.
+
+Memory stays bounded whatever the input's size: ``concurrency`` workers pull the
+next item only when they are free, so the input (a list, a generator of millions
+of ids, an async iterator) is read lazily, and finished results wait in a queue
+of at most ``concurrency`` entries until the caller takes them. No task is made
+per item.
+
+Every item comes back exactly once, as a value or as an error: a failure is a
+result, never the end of the batch. Leaving the iteration early (``break``, an
+exception, cancellation) cancels the work in flight; wrap the iterator in
+``contextlib.aclosing`` to have that happen at once rather than when the
+iterator is garbage-collected.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import (
+    AsyncGenerator,
+    AsyncIterable,
+    AsyncIterator,
+    Awaitable,
+    Callable,
+    Iterable,
+)
+from typing import Any, Generic, TypeVar
+
+import attrs
+
+from livestats.errors import ValidationError
+
+__all__ = ["BatchResult", "fan_out"]
+
+K = TypeVar("K")
+V = TypeVar("V")
+
+
+@attrs.frozen
+class BatchResult(Generic[K, V]):
+    """The outcome for one input of a bulk call: ``value`` or ``error``, never both."""
+
+    key: K
+    value: V | None = None
+    error: Exception | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+    def unwrap(self) -> V:
+        """The value, or the error raised."""
+        if self.error is not None:
+            raise self.error
+        return self.value  # type: ignore[return-value]
+
+
+class _Done:
+    """Put in the result queue by the last worker to finish."""
+
+
+_DONE = _Done()
+
+
+async def _iterate(items: Iterable[K] | AsyncIterable[K]) -> AsyncIterator[K]:
+    if isinstance(items, AsyncIterable):
+        async for item in items:
+            yield item
+    else:
+        for item in items:
+            yield item
+
+
+def check_concurrency(concurrency: int) -> int:
+    if isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1:
+        raise ValidationError(f"concurrency must be a positive int, not {concurrency!r}")
+    return concurrency
+
+
+async def fan_out(
+    items: Iterable[K] | AsyncIterable[K],
+    call: Callable[[K], Awaitable[V]],
+    *,
+    concurrency: int,
+) -> AsyncGenerator[BatchResult[K, V], None]:
+    """Yield one :class:`BatchResult` per item, in completion order.
+
+    An exception raised by the input itself (not by a call) ends the batch: it is
+    raised once the results already finished have been yielded.
+    """
+    check_concurrency(concurrency)
+    if not isinstance(items, (Iterable, AsyncIterable)):
+        raise ValidationError(f"expected an iterable or async iterable, not {type(items).__name__}")
+    source = _iterate(items)
+    take = asyncio.Lock()  # one worker at a time advances the input
+    # Items in flight plus results not yet taken never exceed ``concurrency``.
+    room = asyncio.Semaphore(concurrency)
+    results: asyncio.Queue[BatchResult[K, V] | _Done] = asyncio.Queue()
+    input_failure: list[BaseException] = []
+    running = concurrency
+
+    async def worker() -> None:
+        nonlocal running
+        try:
+            while not input_failure:
+                await room.acquire()
+                async with take:
+                    try:
+                        item = await source.__anext__()
+                    except StopAsyncIteration:
+                        room.release()
+                        return
+                    except Exception as exc:  # the input broke: stop taking items
+                        input_failure.append(exc)
+                        room.release()
+                        return
+                try:
+                    result: BatchResult[K, V] = BatchResult(item, await call(item))
+                except Exception as exc:  # an item's failure is its result
+                    result = BatchResult(item, error=exc)
+                results.put_nowait(result)
+        finally:
+            running -= 1
+            if running == 0:
+                results.put_nowait(_DONE)
+
+    workers = [asyncio.create_task(worker()) for _ in range(concurrency)]
+    try:
+        while not isinstance(result := await results.get(), _Done):
+            room.release()
+            yield result
+    finally:
+        await _cancel_all(workers)
+        await _close(source)
+    if input_failure:
+        raise input_failure[0]
+
+
+async def _cancel_all(tasks: list[asyncio.Task[Any]]) -> None:
+    for task in tasks:
+        task.cancel()
+    # Wait even when we are being cancelled ourselves, so no task outlives the batch.
+    if tasks:
+        await asyncio.wait(tasks)
+
+
+async def _close(source: AsyncIterator[Any]) -> None:
+    aclose = getattr(source, "aclose", None)
+    if aclose is not None:
+        await aclose()

@@ -1,0 +1,240 @@
+"""Quota limiters: at most N requests in ANY window of T seconds, as the provider sees them.
+
+Why not a token or leaky bucket: a bucket that starts full lets N through at once
+and then N more per T, so about 2N can land in one window. And a send-time log
+with a margin is not enough either: a request reaches the provider some unknown
+time after it leaves, and not always in order.
+
+What the client does know is that the provider has seen a request by the time its
+answer arrives. So a quota of N per T is N *slots*: a request holds a slot from
+before it is sent until its outcome is known (answer, error or cancellation), and
+the slot becomes free again T seconds after that moment. Two requests that use the
+same slot therefore arrive at least T apart, and N slots can never put more than N
+arrivals into any window of T seconds. A free window allows a full burst of N.
+The cost is one round trip per slot per period: a 100/s quota with 5 ms answers
+sustains 100 / 1.005 = 99.5 requests per second.
+
+A limiter is anything with the :class:`Limiter` interface, so a shared one (Redis)
+can replace the in-process :class:`LocalLimiter`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import deque
+from collections.abc import Callable
+from typing import Protocol
+
+from livestats._core.quota import Quota
+
+__all__ = ["Limiter", "LocalLimiter", "Permit"]
+
+
+class Permit(Protocol):
+    """One acquired slot. Release it exactly once, when the request's outcome is known."""
+
+    async def release(self, *, sent: bool = True) -> None:
+        """Give the slot back.
+
+        ``sent=True`` (the request may have reached the provider): the slot is free
+        again one quota period from now. ``sent=False`` (nothing left the client):
+        the slot is free at once.
+        """
+
+
+class Limiter(Protocol):
+    """What a client needs from a limiter; keys name one quota (provider, account, operation)."""
+
+    async def acquire(self, key: str, quota: Quota) -> Permit:
+        """Wait for a free slot of ``key`` (first come, first served) and take it."""
+
+    async def pause(self, key: str, seconds: float) -> None:
+        """Hand out no slot of ``key`` for ``seconds`` (the provider asked us to slow down)."""
+
+
+class _Bucket:
+    """The slots of one quota key. Mutated only from the event loop, so no locks."""
+
+    __slots__ = (
+        "cooling",
+        "generation",
+        "in_use",
+        "limit",
+        "loop",
+        "paused_until",
+        "period",
+        "timer",
+        "waiters",
+    )
+
+    def __init__(self, quota: Quota) -> None:
+        self.limit = quota.limit
+        self.period = quota.period
+        self.in_use = 0
+        # Moments (limiter clock) at which released slots become free. Always
+        # appended as "now + period", so the deque stays sorted.
+        self.cooling: deque[float] = deque()
+        self.waiters: deque[asyncio.Future[None]] = deque()
+        self.paused_until = 0.0
+        self.timer: asyncio.TimerHandle | None = None
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self.generation = 0
+
+
+class _LocalPermit:
+    __slots__ = ("_bucket", "_generation", "_key", "_limiter", "_released")
+
+    def __init__(self, limiter: LocalLimiter, key: str, bucket: _Bucket) -> None:
+        self._limiter = limiter
+        self._key = key
+        self._bucket = bucket
+        self._generation = bucket.generation
+        self._released = False
+
+    async def release(self, *, sent: bool = True) -> None:
+        self.release_nowait(sent=sent)
+
+    def release_nowait(self, *, sent: bool = True) -> None:
+        if self._released:
+            return
+        self._released = True
+        if self._generation == self._bucket.generation:
+            self._limiter._give_back(self._bucket, sent=sent)
+
+    def __repr__(self) -> str:
+        state = "released" if self._released else "held"
+        return f"<Permit {self._key!r} {state}>"
+
+
+class LocalLimiter:
+    """The in-process limiter, and the default: exact, first come first served.
+
+    One instance can serve many clients; keys keep their quotas apart. Clients of
+    one account in one process should share an instance (by default each client
+    has its own). Not thread-safe: use it from one event loop at a time.
+
+    ``clock`` is a monotonic clock in seconds (injectable for tests); sleeping is
+    done with the running loop's timers.
+    """
+
+    __slots__ = ("_buckets", "_clock")
+
+    def __init__(self, *, clock: Callable[[], float] = time.monotonic) -> None:
+        self._clock = clock
+        self._buckets: dict[str, _Bucket] = {}
+
+    def __repr__(self) -> str:
+        now = self._clock()
+        keys = ", ".join(
+            f"{key!r}: {b.limit}/{b.period:g}s, {b.in_use} in flight, "
+            f"{sum(1 for t in b.cooling if t > now)} cooling, "
+            f"{sum(1 for w in b.waiters if not w.done())} waiting"
+            for key, b in self._buckets.items()
+        )
+        return f"<LocalLimiter {{{keys}}}>"
+
+    async def acquire(self, key: str, quota: Quota) -> _LocalPermit:
+        bucket = self._bucket(key, quota)
+        self._bind(bucket, asyncio.get_running_loop())
+        self._expire(bucket)
+        if not self._has_waiters(bucket) and self._can_grant(bucket):
+            bucket.in_use += 1
+            return _LocalPermit(self, key, bucket)
+        assert bucket.loop is not None
+        waiter: asyncio.Future[None] = bucket.loop.create_future()
+        bucket.waiters.append(waiter)
+        self._schedule(bucket)
+        try:
+            await waiter
+        except asyncio.CancelledError:
+            if waiter.done() and not waiter.cancelled():
+                # Granted, then cancelled before it could run: the slot was never used.
+                bucket.in_use -= 1
+            self._drain(bucket)
+            raise
+        return _LocalPermit(self, key, bucket)
+
+    async def pause(self, key: str, seconds: float) -> None:
+        bucket = self._buckets.get(key)
+        if bucket is None:
+            return  # nothing was ever sent under this key
+        bucket.paused_until = max(bucket.paused_until, self._clock() + seconds)
+        if bucket.loop is not None and bucket.waiters:
+            self._schedule(bucket)
+
+    # -- bookkeeping --------------------------------------------------------------
+
+    def _bucket(self, key: str, quota: Quota) -> _Bucket:
+        bucket = self._buckets.get(key)
+        if bucket is None:
+            bucket = self._buckets[key] = _Bucket(quota)
+        elif (bucket.limit, bucket.period) != (quota.limit, quota.period):
+            bucket.limit, bucket.period = quota.limit, quota.period
+        return bucket
+
+    def _bind(self, bucket: _Bucket, loop: asyncio.AbstractEventLoop) -> None:
+        # Bound lazily to whichever loop uses the key: pytest-asyncio makes a loop
+        # per test, web apps make theirs late. Waiters and timers of an earlier
+        # loop are dead, and so are its in-flight requests: their outcome will
+        # never be reported, so count each as answered now (free one period later).
+        if bucket.loop is loop:
+            return
+        if bucket.timer is not None:
+            bucket.timer.cancel()
+            bucket.timer = None
+        bucket.waiters.clear()
+        now = self._clock()
+        bucket.cooling.extend(now + bucket.period for _ in range(bucket.in_use))
+        bucket.in_use = 0
+        bucket.generation += 1
+        bucket.loop = loop
+
+    def _give_back(self, bucket: _Bucket, *, sent: bool) -> None:
+        bucket.in_use -= 1
+        if sent:
+            bucket.cooling.append(self._clock() + bucket.period)
+        self._drain(bucket)
+
+    def _expire(self, bucket: _Bucket) -> None:
+        now = self._clock()
+        cooling = bucket.cooling
+        while cooling and cooling[0] <= now:
+            cooling.popleft()
+
+    @staticmethod
+    def _has_waiters(bucket: _Bucket) -> bool:
+        waiters = bucket.waiters
+        while waiters and waiters[0].done():
+            waiters.popleft()  # cancelled waiters hold nothing and block nobody
+        return bool(waiters)
+
+    def _can_grant(self, bucket: _Bucket) -> bool:
+        if self._clock() < bucket.paused_until:
+            return False
+        return bucket.in_use + len(bucket.cooling) < bucket.limit
+
+    def _drain(self, bucket: _Bucket) -> None:
+        """Serve waiters in arrival order while slots are free, then arm the timer."""
+        self._expire(bucket)
+        while self._has_waiters(bucket) and self._can_grant(bucket):
+            bucket.in_use += 1
+            bucket.waiters.popleft().set_result(None)
+        self._schedule(bucket)
+
+    def _schedule(self, bucket: _Bucket) -> None:
+        """Arm one timer for the moment the first waiter can be served, if a clock can tell."""
+        if bucket.timer is not None:
+            bucket.timer.cancel()
+            bucket.timer = None
+        if not self._has_waiters(bucket) or bucket.loop is None:
+            return
+        now = self._clock()
+        # Slots to wait for: cooling ones free in order; in-flight ones free only
+        # when released, and a release drains the bucket itself.
+        index = bucket.in_use + len(bucket.cooling) - bucket.limit
+        when = bucket.cooling[index] if 0 <= index < len(bucket.cooling) else now
+        if index >= len(bucket.cooling) and now >= bucket.paused_until:
+            return
+        when = max(when, bucket.paused_until)
+        bucket.timer = bucket.loop.call_later(max(0.0, when - now), self._drain, bucket)

@@ -1,0 +1,150 @@
+"""Every error livestats raises.
+
+::
+
+    LiveStatsError                    base of everything below
+    ├── ValidationError (ValueError)  bad input, raised before anything is sent
+    │   └── ConfigurationError        bad client settings (credentials, ids, region)
+    ├── TransportError                no answer: connection refused or reset, timeout
+    ├── ResponseDecodingError         an answer that is not what the vendor documents
+    └── ProviderError                 the provider answered with an error
+        ├── AuthenticationError       credentials refused
+        │   └── CredentialsExpiredError   renewable (livestats renews and retries once)
+        ├── RateLimitedError          the provider says too many requests
+        └── NotFoundError             the thing asked about does not exist
+
+Every error carries what is known of the failed call: ``provider``,
+``operation``, ``vendor_code``, ``vendor_message``, ``request_id`` and
+``http_status`` (``None`` where unknown), and keeps its cause
+(``raise ... from exc``). ``retryable`` says whether livestats treats the
+failure as transient. No error text ever holds a secret: messages are built
+from these fields, never from a signed URL.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+__all__ = [
+    "AuthenticationError",
+    "ConfigurationError",
+    "CredentialsExpiredError",
+    "LiveStatsError",
+    "NotFoundError",
+    "ProviderError",
+    "RateLimitedError",
+    "ResponseDecodingError",
+    "TransportError",
+    "ValidationError",
+]
+
+
+class LiveStatsError(Exception):
+    """Base of every error raised by livestats."""
+
+    #: Whether a retry may succeed where this attempt failed.
+    retryable: bool = False
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        provider: str | None = None,
+        operation: str | None = None,
+        vendor_code: int | str | None = None,
+        vendor_message: str | None = None,
+        request_id: str | None = None,
+        http_status: int | None = None,
+        retryable: bool | None = None,
+        retry_after: float | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.provider = provider
+        self.operation = operation
+        self.vendor_code = vendor_code
+        self.vendor_message = vendor_message
+        self.request_id = request_id
+        self.http_status = http_status
+        #: Seconds the provider asked the caller to wait before trying again, if it said.
+        self.retry_after = retry_after
+        if retryable is not None:
+            self.retryable = retryable
+
+    def __str__(self) -> str:
+        parts = [self.message]
+        where = ".".join(p for p in (self.provider, self.operation) if p)
+        details = [
+            f"{name}={value!r}"
+            for name, value in (
+                ("vendor_code", self.vendor_code),
+                ("vendor_message", self.vendor_message),
+                ("http_status", self.http_status),
+                ("request_id", self.request_id),
+            )
+            if value is not None and value != ""
+        ]
+        if where:
+            parts.insert(0, f"[{where}]")
+        if details:
+            parts.append(f"({', '.join(details)})")
+        return " ".join(parts)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({str(self)!r})"
+
+    def __reduce__(self) -> tuple[object, ...]:
+        # Keyword-only fields survive pickling (multiprocessing workers send errors back).
+        return (_rebuild, (type(self), self.message, self.__dict__.copy()))
+
+
+def _rebuild(cls: type[LiveStatsError], message: str, state: dict[str, object]) -> LiveStatsError:
+    err = cls.__new__(cls)
+    Exception.__init__(err, message)
+    err.__dict__.update(state)
+    return err
+
+
+class ValidationError(LiveStatsError, ValueError):
+    """Bad input, found before anything was sent."""
+
+
+class ConfigurationError(ValidationError):
+    """A client was built with settings that cannot work (credentials, ids, region)."""
+
+
+class TransportError(LiveStatsError):
+    """No usable answer arrived: connection refused or reset, or a timeout."""
+
+    retryable = True
+
+
+class ResponseDecodingError(LiveStatsError):
+    """The provider's answer is not what its documentation describes."""
+
+
+class ProviderError(LiveStatsError):
+    """The provider answered, and the answer is an error."""
+
+
+class AuthenticationError(ProviderError):
+    """The provider refused the credentials or the signature."""
+
+
+class CredentialsExpiredError(AuthenticationError):
+    """The signature has expired; a client holding the secret renews it and retries once."""
+
+
+class RateLimitedError(ProviderError):
+    """The provider says the caller sent too many requests.
+
+    ``until`` is the wall-clock time (aware ``datetime``) before which the
+    provider will refuse calls, where known.
+    """
+
+    retryable = True
+    until: datetime | None = None
+
+
+class NotFoundError(ProviderError):
+    """The room, account or channel asked about does not exist."""

@@ -1,0 +1,318 @@
+"""``TencentClient``: room statistics, gift statistics and the room list of Tencent Cloud Live."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncGenerator, AsyncIterable, Iterable
+from types import TracebackType
+from typing import Any, TypeVar
+
+import aiohttp
+
+from livestats._core.batch import BatchResult, check_concurrency, fan_out
+from livestats._core.clock import Clock
+from livestats._core.convert import structure
+from livestats._core.engine import Call, Engine
+from livestats._core.limiter import Limiter, LocalLimiter
+from livestats._core.quota import Quota, resolve_quotas
+from livestats._core.retry import RetryPolicy
+from livestats._core.transport import HttpRequest, HttpResponse, Transport
+from livestats._core.validate import check_base_url, check_limiter, check_text
+from livestats.errors import (
+    AuthenticationError,
+    ConfigurationError,
+    ResponseDecodingError,
+    ValidationError,
+)
+from livestats.providers.tencent import wire
+from livestats.providers.tencent.models import GiftCount, RoomPage, RoomStats, RoomSummary
+from livestats.providers.tencent.quotas import DEFAULT_QUOTAS
+from livestats.providers.tencent.usersig import UserSigCache
+
+__all__ = ["TencentClient"]
+
+T = TypeVar("T")
+
+#: The vendor caps ``RoomId`` at 48 bytes.
+MAX_ROOM_ID_BYTES = 48
+#: ``get_room_list`` takes ``Count`` from 1 to 20.
+MAX_PAGE_SIZE = 20
+#: Bulk helpers run at most this many calls at once unless told otherwise.
+MAX_DEFAULT_CONCURRENCY = 100
+
+
+class TencentClient:
+    """A client for one Tencent SDKAppID, authenticated as one app admin account.
+
+    Give exactly one of ``secret_key`` (livestats makes the UserSig and renews it
+    well before it expires) or ``usersig`` (used as given; when it expires, calls
+    fail with :class:`~livestats.CredentialsExpiredError`).
+
+    ``region`` picks the vendor host; ``base_url`` replaces it (simulator, proxy).
+    ``session`` is an aiohttp session the client uses and never closes; without
+    one the client makes its own and closes it in :meth:`close`.
+
+    Every operation is paced by its quota (``quotas=`` overrides the defaults;
+    ``None`` turns pacing off for an operation) through ``limiter`` (one
+    :class:`~livestats.LocalLimiter` per client by default; share one between
+    clients of the same SDKAppID, or use a shared limiter across processes).
+
+    Quota keys are ``tencent:<sdkappid>:<operation>``.
+    """
+
+    provider = wire.PROVIDER
+
+    def __init__(
+        self,
+        sdkappid: int | str,
+        identifier: str,
+        *,
+        secret_key: str | None = None,
+        usersig: str | None = None,
+        region: str = "china",
+        base_url: str | None = None,
+        session: aiohttp.ClientSession | None = None,
+        quotas: dict[str, Quota | None] | None = None,
+        limiter: Limiter | None = None,
+        retry: RetryPolicy | None = None,
+        timeout: float = 10.0,
+        clock: Clock | None = None,
+    ) -> None:
+        self._sdkappid = _check_sdkappid(sdkappid)
+        self._identifier = check_text(identifier, "identifier", error=ConfigurationError)
+        if (secret_key is None) == (usersig is None):
+            raise ConfigurationError("give exactly one of secret_key or usersig")
+        if region not in wire.HOSTS:
+            raise ConfigurationError(f"unknown region {region!r} (known: {', '.join(wire.HOSTS)})")
+        if session is not None and not isinstance(session, aiohttp.ClientSession):
+            raise ConfigurationError("session must be an aiohttp.ClientSession")
+        if retry is not None and not isinstance(retry, RetryPolicy):
+            raise ConfigurationError("retry must be a livestats.RetryPolicy")
+        self._region = region
+        self._base_url = check_base_url(base_url) if base_url else wire.HOSTS[region]
+        self._quotas = resolve_quotas(DEFAULT_QUOTAS, quotas, provider=self.provider)
+        self._clock = clock or Clock()
+        self._usersigs: UserSigCache | None = None
+        self._fixed_usersig: str | None = None
+        if secret_key is not None:
+            self._usersigs = UserSigCache(
+                sdkappid=self._sdkappid,
+                identifier=self._identifier,
+                secret_key=check_text(secret_key, "secret_key", error=ConfigurationError),
+                clock=self._clock.wall,
+            )
+        else:
+            self._fixed_usersig = check_text(usersig, "usersig", error=ConfigurationError)
+        self._engine = Engine(
+            provider=self.provider,
+            transport=Transport(provider=self.provider, session=session, timeout=timeout),
+            limiter=check_limiter(limiter)
+            if limiter is not None
+            else LocalLimiter(clock=self._clock.monotonic),
+            retry=retry or RetryPolicy(),
+            clock=self._clock,
+            renew_credentials=self._renew_usersig,
+        )
+
+    def __repr__(self) -> str:
+        credentials = "secret_key" if self._usersigs is not None else "usersig"
+        return (
+            f"<TencentClient sdkappid={self._sdkappid} identifier={self._identifier!r} "
+            f"base_url={self._base_url!r} {credentials}=[secure]>"
+        )
+
+    # -- lifecycle -------------------------------------------------------------------
+
+    async def __aenter__(self) -> TencentClient:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        """Close the client's own HTTP session (a session passed in stays open)."""
+        await self._engine.transport.close()
+
+    @property
+    def quotas(self) -> dict[str, Quota | None]:
+        """The quota in force for each operation (a copy)."""
+        return dict(self._quotas)
+
+    def quota_key(self, operation: str) -> str:
+        """The limiter key of ``operation``'s quota: ``tencent:<sdkappid>:<operation>``."""
+        return f"{self.provider}:{self._sdkappid}:{operation}"
+
+    # -- operations ------------------------------------------------------------------
+
+    async def get_room_stats(self, room_id: str) -> RoomStats:
+        """Statistics of one room. Raises :class:`~livestats.NotFoundError` for an unknown room."""
+        room_id = _check_room_id(room_id)
+        payload, request_id = await self._call("get_room_stats", {"RoomId": room_id})
+        return self._structure(
+            {**payload, "RoomId": room_id}, RoomStats, "get_room_stats", request_id
+        )
+
+    async def get_gift_count(self, room_id: str, from_account: str) -> GiftCount:
+        """Gift statistics of ``from_account`` (the gift receiver) in ``room_id``."""
+        room_id = _check_room_id(room_id)
+        from_account = check_text(from_account, "from_account")
+        payload, request_id = await self._call(
+            "get_gift_count", {"RoomId": room_id, "From_Account": from_account}
+        )
+        return self._structure(
+            {**payload, "RoomId": room_id, "From_Account": from_account},
+            GiftCount,
+            "get_gift_count",
+            request_id,
+        )
+
+    async def iter_rooms(
+        self, *, page_size: int = MAX_PAGE_SIZE
+    ) -> AsyncGenerator[RoomSummary, None]:
+        """Every room, paging through ``get_room_list`` (``page_size`` rooms a call, 1..20)."""
+        if (
+            isinstance(page_size, bool)
+            or not isinstance(page_size, int)
+            or not (1 <= page_size <= MAX_PAGE_SIZE)
+        ):
+            raise ValidationError(f"page_size must be an int from 1 to {MAX_PAGE_SIZE}")
+        cursor = ""
+        seen: set[str] = set()
+        while True:
+            payload, request_id = await self._call(
+                "get_room_list", {"Next": cursor, "Count": page_size}
+            )
+            page = self._structure(payload, RoomPage, "get_room_list", request_id)
+            for room in page.room_list:
+                yield room
+            if not page.next:
+                return
+            if page.next in seen:
+                raise self._bad_answer("the room list cursor went back", request_id)
+            seen.add(page.next)
+            cursor = page.next
+
+    def get_room_stats_many(
+        self,
+        room_ids: Iterable[str] | AsyncIterable[str],
+        *,
+        concurrency: int | None = None,
+    ) -> AsyncGenerator[BatchResult[str, RoomStats], None]:
+        """Statistics of many rooms, one :class:`~livestats.BatchResult` per id, as they finish.
+
+        ``room_ids`` is read lazily (a generator of millions is fine); a bad id
+        comes back as a result carrying a ValidationError.
+        """
+        return fan_out(
+            room_ids,
+            self.get_room_stats,
+            concurrency=self._concurrency("get_room_stats", concurrency),
+        )
+
+    def get_gift_count_many(
+        self,
+        pairs: Iterable[tuple[str, str]] | AsyncIterable[tuple[str, str]],
+        *,
+        concurrency: int | None = None,
+    ) -> AsyncGenerator[BatchResult[tuple[str, str], GiftCount], None]:
+        """Gift statistics for many ``(room_id, from_account)`` pairs, as they finish."""
+
+        async def one(pair: tuple[str, str]) -> GiftCount:
+            if not isinstance(pair, tuple) or len(pair) != 2:
+                raise ValidationError(f"expected a (room_id, from_account) pair, got {pair!r}")
+            return await self.get_gift_count(*pair)
+
+        return fan_out(pairs, one, concurrency=self._concurrency("get_gift_count", concurrency))
+
+    # -- the call path -----------------------------------------------------------------
+
+    async def _call(
+        self, operation: str, fields: dict[str, Any]
+    ) -> tuple[dict[str, Any], str | None]:
+        body = wire.encode_body(fields)
+
+        def sign() -> HttpRequest:
+            return wire.signed_request(
+                self._base_url,
+                operation,
+                body,
+                sdkappid=self._sdkappid,
+                identifier=self._identifier,
+                usersig=self._current_usersig(),
+            )
+
+        def decode(response: HttpResponse) -> tuple[dict[str, Any], str | None]:
+            try:
+                return wire.open_envelope(response, operation)
+            except AuthenticationError as err:
+                if err.vendor_code == wire.LOCKOUT_CODE:
+                    self._engine.pause(wire.LOCKOUT_SECONDS)
+                raise
+
+        return await self._engine.run(
+            Call(
+                operation=operation,
+                quota_key=self.quota_key(operation),
+                quota=self._quotas[operation],
+                sign=sign,
+                decode=decode,
+            )
+        )
+
+    def _current_usersig(self) -> str:
+        if self._usersigs is not None:
+            return self._usersigs.get()
+        assert self._fixed_usersig is not None
+        return self._fixed_usersig
+
+    def _renew_usersig(self) -> bool:
+        if self._usersigs is None:
+            return False  # a UserSig given by the caller cannot be renewed here
+        self._usersigs.invalidate()
+        return True
+
+    def _structure(
+        self, data: dict[str, Any], cls: type[T], operation: str, request_id: str | None
+    ) -> T:
+        return structure(
+            wire.CONVERTER,
+            data,
+            cls,
+            provider=self.provider,
+            operation=operation,
+            request_id=request_id,
+        )
+
+    def _bad_answer(self, message: str, request_id: str | None) -> ResponseDecodingError:
+        return ResponseDecodingError(
+            message, provider=self.provider, operation="get_room_list", request_id=request_id
+        )
+
+    def _concurrency(self, operation: str, concurrency: int | None) -> int:
+        if concurrency is not None:
+            return check_concurrency(concurrency)
+        quota = self._quotas[operation]
+        return (
+            MAX_DEFAULT_CONCURRENCY if quota is None else min(quota.limit, MAX_DEFAULT_CONCURRENCY)
+        )
+
+
+def _check_sdkappid(value: object) -> int:
+    if isinstance(value, str) and value.strip().isdigit():
+        value = int(value)
+    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+        raise ConfigurationError(f"sdkappid must be a positive integer, not {value!r}")
+    return value
+
+
+def _check_room_id(room_id: object) -> str:
+    room_id = check_text(room_id, "room_id")
+    if len(room_id.encode()) > MAX_ROOM_ID_BYTES:
+        raise ValidationError(
+            f"room_id must be at most {MAX_ROOM_ID_BYTES} UTF-8 bytes, got {len(room_id.encode())}"
+        )
+    return room_id

@@ -1,0 +1,584 @@
+"""The provider-neutral half of the offline simulator: lifecycle, recording, quotas, faults.
+
+Why a simulator at all: the hard guarantee livestats makes is "never more than N
+requests in any T seconds, as the provider sees them", and the only way to check
+that offline is a server that records when every request *arrived* and refuses the
+ones over the quota, exactly like the vendor would. So each request runs the same
+pipeline, whatever the provider:
+
+1. record the arrival on the injectable ``clock`` (every request counts, even the
+   ones refused below, because the provider counts them too);
+2. sliding-window quota check, keyed by the provider's scope (Tencent: SDKAppID) and
+   the operation; over the limit -> the provider's "rate limited" answer;
+3. a scripted reply (:meth:`Simulator.fail_next`, :meth:`Simulator.reply_next`) or
+   a random fault (:class:`Faults`), if one is due;
+4. the provider's own authentication, parameter checks and business answer.
+
+Steps 1-3 live here. Step 4 and everything vendor-specific (paths, envelopes, error
+codes, signatures, data) live in one module per provider (``_tencent.py``), which
+implements the small :class:`Backend` protocol and never sees the pipeline.
+:class:`Simulator` is the facade that wires the backends into one aiohttp app.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import math
+import random
+import time
+from collections import Counter, deque
+from collections.abc import Awaitable, Callable, Hashable, Iterable, Mapping, Sequence
+from types import TracebackType
+from typing import Protocol
+
+import attrs
+from aiohttp import web
+
+from livestats._core.quota import Quota
+from livestats.testing._tencent import TencentBackend, TencentCredentials
+
+__all__ = ["FAULT_KINDS", "Backend", "Faults", "Simulator", "max_in_window"]
+
+#: Every fault :class:`Faults` can inject.
+FAULT_KINDS = ("internal_error", "bad_gateway", "drop_connection", "slow_reply")
+
+# What an nginx front end answers when its upstream is gone.
+_BAD_GATEWAY_PAGE = (
+    b"<html>\r\n<head><title>502 Bad Gateway</title></head>\r\n<body>\r\n"
+    b"<center><h1>502 Bad Gateway</h1></center>\r\n<hr><center>nginx</center>\r\n"
+    b"</body>\r\n</html>\r\n"
+)
+
+
+def max_in_window(times: Sequence[float], period: float) -> int:
+    """The largest number of ``times`` inside any half-open window ``[t, t + period)``.
+
+    Two timestamps exactly ``period`` apart are never in the same window, which is
+    the reading of "at most N requests in any T seconds" the simulator enforces.
+    Linear two-pointer scan; ``times`` is sorted first only if it is not already.
+    """
+    if isinstance(period, bool) or not math.isfinite(period) or period <= 0:
+        raise ValueError(f"period must be a positive number of seconds, not {period!r}")
+    ordered = times if _is_sorted(times) else sorted(times)
+    best = 0
+    left = 0
+    for right, t in enumerate(ordered):
+        while t - ordered[left] >= period:
+            left += 1
+        best = max(best, right - left + 1)
+    return best
+
+
+def _is_sorted(times: Sequence[float]) -> bool:
+    return all(a <= b for a, b in itertools.pairwise(times))
+
+
+def _check_rate(instance: Faults, attribute: attrs.Attribute[float], value: float) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 1:
+        raise ValueError(f"Faults.rate must be a probability in [0, 1], not {value!r}")
+
+
+def _check_kinds(
+    instance: Faults, attribute: attrs.Attribute[tuple[str, ...]], value: object
+) -> None:
+    if not isinstance(value, tuple) or not value:
+        raise ValueError("Faults.kinds must be a non-empty tuple of fault names")
+    unknown = [kind for kind in value if kind not in FAULT_KINDS]
+    if unknown:
+        raise ValueError(f"unknown fault kinds {unknown!r} (known: {', '.join(FAULT_KINDS)})")
+
+
+def _check_delay(instance: Faults, attribute: attrs.Attribute[float], value: float) -> None:
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, (int, float))
+        or not math.isfinite(value)
+        or value < 0
+    ):
+        raise ValueError(
+            f"Faults.slow_delay must be a non-negative number of seconds, not {value!r}"
+        )
+
+
+def _to_kinds(value: Iterable[str]) -> tuple[str, ...]:
+    if isinstance(value, str):
+        raise ValueError("Faults.kinds must be a tuple of fault names, not one string")
+    return tuple(value)
+
+
+def _to_operations(value: Iterable[str] | None) -> frozenset[str] | None:
+    if value is None:
+        return None
+    if isinstance(value, str):
+        raise ValueError("Faults.operations must be a set of operation names, not one string")
+    return frozenset(value)
+
+
+@attrs.frozen(kw_only=True)
+class Faults:
+    """Random failures, drawn from ``random.Random(seed)`` so a run is repeatable.
+
+    Each request that passed the quota check gets a fault with probability ``rate``,
+    the kind chosen uniformly from ``kinds``:
+
+    - ``internal_error``: the provider's "internal error, retry" answer (Tencent:
+      HTTP 200, ``ErrorCode`` 100001);
+    - ``bad_gateway``: HTTP 502 with an nginx-style HTML page;
+    - ``drop_connection``: the TCP connection is closed without any answer;
+    - ``slow_reply``: the normal answer, after ``slow_delay`` seconds of real time.
+
+    ``operations`` limits faults to those operation names (``None``: all of them).
+    """
+
+    rate: float = attrs.field(default=0.0, validator=_check_rate)
+    kinds: tuple[str, ...] = attrs.field(
+        default=FAULT_KINDS, converter=_to_kinds, validator=_check_kinds
+    )
+    slow_delay: float = attrs.field(default=1.0, validator=_check_delay)
+    operations: frozenset[str] | None = attrs.field(default=None, converter=_to_operations)
+
+
+class Backend(Protocol):
+    """What a provider module gives the pipeline: its routes and its way of answering."""
+
+    @property
+    def quotas(self) -> Mapping[str, Quota | None]:
+        """Every operation the provider serves, with the quota enforced on it."""
+        ...
+
+    def routes(self) -> Iterable[tuple[str, str]]:
+        """``(operation, path)`` pairs, served with POST."""
+        ...
+
+    def quota_scope(self, request: web.Request) -> Hashable:
+        """Whose quota a request counts against (Tencent: the SDKAppID it names)."""
+        ...
+
+    def error_reply(self, code: int, message: str | None) -> web.Response:
+        """The provider's answer for vendor error ``code`` (``None``: its usual text)."""
+        ...
+
+    def rate_limited_reply(self) -> web.Response:
+        """The provider's answer to a request over the quota."""
+        ...
+
+    def internal_error_reply(self) -> web.Response:
+        """The provider's retryable "internal error" answer."""
+        ...
+
+    async def answer(self, operation: str, request: web.Request) -> web.Response:
+        """Authenticate, validate and answer a request that got this far."""
+        ...
+
+
+@attrs.frozen
+class _VendorError:
+    code: int
+    message: str | None
+
+
+@attrs.frozen
+class _RawReply:
+    status: int
+    body: bytes
+    content_type: str
+
+
+@attrs.define
+class _Script:
+    reply: _VendorError | _RawReply
+    remaining: int
+
+
+@attrs.define
+class _OperationLog:
+    """Everything recorded about one operation since the start or the last reset."""
+
+    arrivals: list[float] = attrs.Factory(list)
+    # The query of each arrival, in the same order; it holds UserSigs, hence no repr.
+    queries: list[Mapping[str, str]] = attrs.field(factory=list, repr=False)
+    violations: int = 0
+    faults: Counter[str] = attrs.Factory(Counter)
+    scripts: deque[_Script] = attrs.Factory(deque)
+
+    def next_script(self) -> _VendorError | _RawReply | None:
+        if not self.scripts:
+            return None
+        script = self.scripts[0]
+        script.remaining -= 1
+        if script.remaining == 0:
+            self.scripts.popleft()
+        return script.reply
+
+
+class _SlidingWindows:
+    """Arrivals in the last quota period, per (scope, operation).
+
+    A request is refused when the arrivals in ``(now - period, now]``, itself
+    included, exceed the limit. Refused requests stay in the window: the provider
+    counts every request it sees.
+    """
+
+    __slots__ = ("_windows",)
+
+    def __init__(self) -> None:
+        self._windows: dict[Hashable, deque[float]] = {}
+
+    def admit(self, key: Hashable, quota: Quota, now: float) -> bool:
+        window = self._windows.setdefault(key, deque())
+        # The same test as max_in_window(): two arrivals share a window when the
+        # later one came less than a period after the earlier one.
+        while window and now - window[0] >= quota.period:
+            window.popleft()
+        window.append(now)
+        return len(window) <= quota.limit
+
+    def clear(self) -> None:
+        self._windows.clear()
+
+
+class _FaultDice:
+    """Decides, request by request, whether a fault is injected and which one."""
+
+    __slots__ = ("_faults", "_rng", "_seed")
+
+    def __init__(self, faults: Faults, seed: int) -> None:
+        self._faults = faults
+        self._seed = seed
+        self._rng = random.Random(seed)
+
+    def draw(self, operation: str) -> str | None:
+        faults = self._faults
+        if faults.rate == 0 or (
+            faults.operations is not None and operation not in faults.operations
+        ):
+            return None
+        if self._rng.random() >= faults.rate:
+            return None
+        return self._rng.choice(faults.kinds)
+
+    def reset(self) -> None:
+        self._rng = random.Random(self._seed)
+
+
+def _drop_connection(request: web.Request) -> web.Response:
+    # Closing the transport before anything is written makes the client read EOF
+    # where it expects a status line (aiohttp: ServerDisconnectedError). The
+    # response returned below is never sent: aiohttp's write fails with a
+    # ConnectionResetError that it treats as a client disconnect, silently.
+    transport = request.transport
+    if transport is not None:
+        transport.close()
+    return web.Response(status=500)
+
+
+class Simulator:
+    """A local server speaking the vendors' APIs, for tests that must not go online.
+
+    ::
+
+        async with Simulator(rooms=200, seed=0) as sim:
+            client = ...(base_url=sim.url, sdkappid=sim.tencent.sdkappid, ...)
+            ...
+            assert sim.violations("get_room_stats") == 0
+
+    Everything is deterministic given ``seed``: credentials (unless ``tencent`` is
+    given), room data, request ids and the sequence of injected faults.
+    ``clock`` stamps arrivals and drives the quota windows; ``wall_clock`` (epoch
+    seconds) decides UserSig expiry. ``slow_reply`` faults sleep for real.
+    """
+
+    __slots__ = (
+        "_app",
+        "_backend_of",
+        "_clock",
+        "_dice",
+        "_faults",
+        "_host",
+        "_logs",
+        "_port",
+        "_runner",
+        "_tencent",
+        "_url",
+        "_windows",
+    )
+
+    def __init__(
+        self,
+        *,
+        rooms: int = 200,
+        seed: int = 0,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        tencent_quotas: dict[str, Quota | None] | None = None,
+        faults: Faults | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        wall_clock: Callable[[], float] = time.time,
+        tencent: TencentCredentials | None = None,
+    ) -> None:
+        _check_int("seed", seed, minimum=None)
+        _check_int("port", port, minimum=0)
+        if port > 65535:
+            raise ValueError(f"port must be at most 65535, not {port}")
+        self._tencent = TencentBackend(
+            rooms=rooms,
+            seed=seed,
+            quotas=tencent_quotas,
+            credentials=tencent,
+            wall_clock=wall_clock,
+        )
+        backends: list[Backend] = [self._tencent]
+        self._backend_of = _index_operations(backends)
+        self._faults = faults if faults is not None else Faults()
+        _check_fault_operations(self._faults, self._backend_of)
+        self._dice = _FaultDice(self._faults, seed)
+        self._clock = clock
+        self._host = host
+        self._port = port
+        self._logs = {operation: _OperationLog() for operation in self._backend_of}
+        self._windows = _SlidingWindows()
+        self._runner: web.AppRunner | None = None
+        self._url: str | None = None
+        self._app = self._build_app(backends)
+
+    def __repr__(self) -> str:
+        where = self._url or "not started"
+        return f"<Simulator {where} rooms={len(self._tencent.room_ids)}>"
+
+    # -- lifecycle ---------------------------------------------------------------
+
+    @property
+    def app(self) -> web.Application:
+        """The aiohttp application, to mount or run yourself instead of :meth:`start`."""
+        return self._app
+
+    @property
+    def url(self) -> str:
+        """``http://host:port`` without a trailing slash: the clients' ``base_url``."""
+        if self._url is None:
+            raise RuntimeError("the simulator is not started: use `async with` or `await start()`")
+        return self._url
+
+    async def start(self) -> None:
+        """Bind ``host:port`` (port 0: a free one) and start serving."""
+        if self._runner is not None:
+            raise RuntimeError("the simulator is already started")
+        # No access log: the query string carries the UserSig, a secret.
+        runner = web.AppRunner(self._app, access_log=None, shutdown_timeout=1.0)
+        await runner.setup()
+        try:
+            await web.TCPSite(runner, self._host, self._port).start()
+        except BaseException:
+            await runner.cleanup()
+            raise
+        self._runner = runner
+        port = runner.addresses[0][1]
+        host = f"[{self._host}]" if ":" in self._host else self._host
+        self._url = f"http://{host}:{port}"
+
+    async def close(self) -> None:
+        """Stop serving; idempotent."""
+        runner, self._runner, self._url = self._runner, None, None
+        if runner is not None:
+            await runner.cleanup()
+
+    async def __aenter__(self) -> Simulator:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    # -- data --------------------------------------------------------------------
+
+    @property
+    def tencent(self) -> TencentCredentials:
+        """The Tencent app the simulator serves (SDKAppID, admin identifier, secret key)."""
+        return self._tencent.credentials
+
+    @property
+    def room_ids(self) -> list[str]:
+        """The simulated rooms' ids, in a fixed order (``room-00000``, ``room-00001``, ...)."""
+        return list(self._tencent.room_ids)
+
+    # -- what happened -----------------------------------------------------------
+
+    def arrivals(self, operation: str) -> list[float]:
+        """When each request to ``operation`` arrived (``clock``), in order, refused ones too."""
+        return list(self._log(operation).arrivals)
+
+    def query_values(self, operation: str, name: str) -> list[str | None]:
+        """Query parameter ``name`` of each request to ``operation``, in arrival order.
+
+        ``None`` where a request did not carry it. For checks such as "every attempt
+        sent a fresh ``random``". Asking for ``usersig`` returns secrets: keep them
+        out of logs and assertion messages.
+        """
+        return [query.get(name) for query in self._log(operation).queries]
+
+    def violations(self, operation: str) -> int:
+        """How many requests to ``operation`` were refused for exceeding the quota."""
+        return self._log(operation).violations
+
+    def max_in_window(self, operation: str, period: float | None = None) -> int:
+        """The most arrivals to ``operation`` in any window of ``period`` seconds.
+
+        ``period`` defaults to the operation's quota period; give it for an
+        operation whose quota is not enforced.
+        """
+        log = self._log(operation)
+        if period is None:
+            quota = self._backend_of[operation].quotas[operation]
+            if quota is None:
+                raise ValueError(f"{operation} has no quota here: pass period=")
+            period = quota.period
+        return max_in_window(log.arrivals, period)
+
+    def faults_injected(self, operation: str) -> dict[str, int]:
+        """How many random faults of each kind ``operation`` got (kinds never drawn: absent)."""
+        return dict(self._log(operation).faults)
+
+    def reset(self) -> None:
+        """Forget arrivals, violations, fault counts, scripts and quota windows.
+
+        The fault dice restart from ``seed``, so a test after a reset sees the same
+        faults as the first test would. Rooms and credentials do not change.
+        """
+        for operation in self._logs:
+            self._logs[operation] = _OperationLog()
+        self._windows.clear()
+        self._dice.reset()
+
+    # -- scripting ---------------------------------------------------------------
+
+    def fail_next(
+        self, operation: str, code: int, times: int = 1, *, message: str | None = None
+    ) -> None:
+        """Answer the next ``times`` requests to ``operation`` with vendor error ``code``.
+
+        For Tencent: HTTP 200, ``ActionStatus`` FAIL, ``ErrorCode`` ``code``. Scripts
+        apply to requests that pass the quota check, before authentication, and
+        take precedence over random faults. ``message`` defaults to the vendor's
+        usual text for the code.
+        """
+        _check_int("code", code, minimum=None)
+        if code == 0:
+            raise ValueError("code 0 means success: fail_next needs an error code")
+        self._script(operation, _VendorError(code, message), times)
+
+    def reply_next(
+        self,
+        operation: str,
+        body: bytes | str,
+        *,
+        status: int = 200,
+        content_type: str = "application/json",
+        times: int = 1,
+    ) -> None:
+        """Answer the next ``times`` requests to ``operation`` with exactly this reply.
+
+        For answers the vendor does not document: truncated JSON, an HTML error page,
+        an unexpected status. Applies like :meth:`fail_next`.
+        """
+        _check_int("status", status, minimum=100)
+        raw = body.encode() if isinstance(body, str) else bytes(body)
+        self._script(operation, _RawReply(status, raw, content_type), times)
+
+    def _script(self, operation: str, reply: _VendorError | _RawReply, times: int) -> None:
+        _check_int("times", times, minimum=1)
+        self._log(operation).scripts.append(_Script(reply, times))
+
+    # -- the pipeline ------------------------------------------------------------
+
+    def _build_app(self, backends: Iterable[Backend]) -> web.Application:
+        app = web.Application()
+        for backend in backends:
+            for operation, path in backend.routes():
+                app.router.add_post(path, self._handler(operation, backend))
+        return app
+
+    def _handler(
+        self, operation: str, backend: Backend
+    ) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
+        async def handle(request: web.Request) -> web.StreamResponse:
+            return await self._serve(operation, backend, request)
+
+        return handle
+
+    async def _serve(self, operation: str, backend: Backend, request: web.Request) -> web.Response:
+        log = self._logs[operation]
+        now = self._clock()
+        log.arrivals.append(now)
+        log.queries.append(request.query)
+        quota = backend.quotas[operation]
+        scope = (backend.quota_scope(request), operation)
+        if quota is not None and not self._windows.admit(scope, quota, now):
+            log.violations += 1
+            return backend.rate_limited_reply()
+        scripted = log.next_script()
+        if scripted is not None:
+            return _play(scripted, backend)
+        fault = self._dice.draw(operation)
+        if fault is None:
+            return await backend.answer(operation, request)
+        log.faults[fault] += 1
+        return await self._inject(fault, operation, backend, request)
+
+    async def _inject(
+        self, fault: str, operation: str, backend: Backend, request: web.Request
+    ) -> web.Response:
+        if fault == "internal_error":
+            return backend.internal_error_reply()
+        if fault == "bad_gateway":
+            return web.Response(status=502, body=_BAD_GATEWAY_PAGE, content_type="text/html")
+        if fault == "drop_connection":
+            return _drop_connection(request)
+        await asyncio.sleep(self._faults.slow_delay)
+        return await backend.answer(operation, request)
+
+    def _log(self, operation: str) -> _OperationLog:
+        try:
+            return self._logs[operation]
+        except KeyError:
+            known = ", ".join(sorted(self._logs))
+            raise ValueError(f"unknown operation {operation!r} (known: {known})") from None
+
+
+def _play(reply: _VendorError | _RawReply, backend: Backend) -> web.Response:
+    if isinstance(reply, _VendorError):
+        return backend.error_reply(reply.code, reply.message)
+    # A header rather than content_type=: aiohttp refuses a charset in that argument.
+    headers = {"Content-Type": reply.content_type}
+    return web.Response(status=reply.status, body=reply.body, headers=headers)
+
+
+def _index_operations(backends: Iterable[Backend]) -> dict[str, Backend]:
+    """Map each operation name to its backend; names must be unique across providers."""
+    index: dict[str, Backend] = {}
+    for backend in backends:
+        for operation in backend.quotas:
+            if operation in index:
+                raise ValueError(f"operation {operation!r} is served by two providers")
+            index[operation] = backend
+    return index
+
+
+def _check_fault_operations(faults: Faults, known: Mapping[str, Backend]) -> None:
+    if not isinstance(faults, Faults):
+        raise TypeError(f"faults must be a livestats.testing.Faults, not {faults!r}")
+    unknown = sorted((faults.operations or frozenset()) - set(known))
+    if unknown:
+        raise ValueError(f"Faults.operations names unknown operations {unknown!r}")
+
+
+def _check_int(name: str, value: object, *, minimum: int | None) -> None:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValueError(f"{name} must be an int, not {value!r}")
+    if minimum is not None and value < minimum:
+        raise ValueError(f"{name} must be at least {minimum}, not {value}")

@@ -1,0 +1,79 @@
+"""Fixtures: a fresh simulator per test and clients pointed at it."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterable, AsyncIterator, Callable
+from typing import Any, TypeVar
+
+import pytest
+
+from livestats import Clock, RetryPolicy, TencentClient
+from livestats.testing import Simulator
+
+MakeClient = Callable[..., TencentClient]
+T = TypeVar("T")
+
+
+@pytest.fixture
+async def sim() -> AsyncIterator[Simulator]:
+    async with Simulator(rooms=60, seed=7) as simulator:
+        yield simulator
+
+
+@pytest.fixture
+async def make_client(sim: Simulator) -> AsyncIterator[MakeClient]:
+    """Build clients for ``sim``; retries are instant unless a test asks otherwise."""
+    clients: list[TencentClient] = []
+
+    def make(**kwargs: Any) -> TencentClient:
+        kwargs.setdefault("retry", RetryPolicy.instant())
+        if "usersig" not in kwargs:
+            kwargs.setdefault("secret_key", sim.tencent.secret_key)
+        client = TencentClient(
+            sim.tencent.sdkappid, sim.tencent.identifier, base_url=sim.url, **kwargs
+        )
+        clients.append(client)
+        return client
+
+    yield make
+    for client in clients:
+        await client.close()
+
+
+class FakeTime:
+    """A monotonic clock that moves only when someone sleeps on it."""
+
+    def __init__(self) -> None:
+        self.now = 1_000.0
+        self.sleeps: list[float] = []
+
+    def monotonic(self) -> float:
+        return self.now
+
+    async def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        self.now += seconds
+        await asyncio.sleep(0)
+
+    def clock(self, wall: Callable[[], float] = time.time) -> Clock:
+        return Clock(monotonic=self.monotonic, wall=wall, sleep=self.sleep)
+
+
+@pytest.fixture
+def fake_time() -> FakeTime:
+    return FakeTime()
+
+
+async def collect(items: AsyncIterable[T]) -> list[T]:
+    return [item async for item in items]
+
+
+def client_tasks() -> set[asyncio.Task[Any]]:
+    """Tasks of the running loop, less the simulator's own connection handlers."""
+    return {
+        task
+        for task in asyncio.all_tasks()
+        if "RequestHandler" not in getattr(task.get_coro(), "__qualname__", "")
+    }
