@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import AsyncGenerator, Mapping
 
 import aiohttp
 import attrs
@@ -70,10 +70,22 @@ class Transport:
     """Sends requests through an aiohttp session: the caller's, or one it owns and closes.
 
     An owned session is made on first use, inside the running loop, so a client can
-    be built anywhere (module level, before the web app's loop starts).
+    be built anywhere (module level, before the web app's loop starts). It belongs
+    to that loop: a client used again from another loop (pytest-asyncio makes one
+    per test) makes a new session there, and the old one is closed when its loop
+    shuts down (``asyncio.run`` and pytest-asyncio shut down async generators
+    before closing a loop; a guard generator rides on that).
     """
 
-    __slots__ = ("_closed", "_owned", "_provider", "_session", "_timeout")
+    __slots__ = (
+        "_closed",
+        "_loop_guard",
+        "_owned",
+        "_provider",
+        "_session",
+        "_session_loop",
+        "_timeout",
+    )
 
     def __init__(
         self, *, provider: str, session: aiohttp.ClientSession | None, timeout: float
@@ -81,6 +93,8 @@ class Transport:
         self._provider = provider
         self._session = session
         self._owned = session is None
+        self._session_loop: asyncio.AbstractEventLoop | None = None
+        self._loop_guard: AsyncGenerator[None, None] | None = None
         self._timeout = aiohttp.ClientTimeout(total=timeout)
         self._closed = False
 
@@ -93,11 +107,21 @@ class Transport:
     def closed(self) -> bool:
         return self._closed
 
-    def _get_session(self) -> aiohttp.ClientSession:
+    async def _get_session(self) -> aiohttp.ClientSession:
         if self._closed:
             raise RuntimeError("the client is closed")
+        loop = asyncio.get_running_loop()
+        session = self._session
+        if session is not None and self._owned and self._session_loop is not loop:
+            # A client outlived the loop that made its session (pytest-asyncio makes a
+            # loop per test): its pooled connections died with that loop; start anew.
+            self._session = None
+            await session.close()
         if self._session is None:
             self._session = aiohttp.ClientSession(timeout=self._timeout)
+            self._session_loop = loop
+            self._loop_guard = _close_at_loop_shutdown(self._session)
+            await self._loop_guard.__anext__()
         return self._session
 
     async def close(self) -> None:
@@ -105,9 +129,12 @@ class Transport:
         self._closed = True
         if self._owned and self._session is not None:
             await self._session.close()
+        if self._loop_guard is not None:
+            await self._loop_guard.aclose()
+            self._loop_guard = None
 
     async def send(self, request: HttpRequest, *, operation: str) -> HttpResponse:
-        session = self._get_session()
+        session = await self._get_session()
         started = time.monotonic()
         failure: BaseException | None = None
         try:
@@ -162,6 +189,14 @@ class Transport:
             provider=self._provider,
             operation=operation,
         )
+
+
+async def _close_at_loop_shutdown(session: aiohttp.ClientSession) -> AsyncGenerator[None, None]:
+    """Suspended for the session's life; closes it if its loop shuts down first."""
+    try:
+        yield
+    finally:
+        await session.close()
 
 
 def _redact(text: str, request: HttpRequest) -> str:
