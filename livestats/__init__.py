@@ -13,6 +13,7 @@ from livestats._core.quota import Quota
 from livestats._core.retry import RetryPolicy
 from livestats.errors import (
     AuthenticationError,
+    ClientClosedError,
     ConfigurationError,
     CredentialsExpiredError,
     LiveStatsError,
@@ -31,6 +32,7 @@ __version__ = "0.1.0.dev0"
 __all__ = [
     "AuthenticationError",
     "BatchResult",
+    "ClientClosedError",
     "Clock",
     "ConfigurationError",
     "CredentialsExpiredError",

@@ -5,6 +5,7 @@
     LiveStatsError                    base of everything below
     ├── ValidationError (ValueError)  bad input, raised before anything is sent
     │   └── ConfigurationError        bad client settings (credentials, ids, region)
+    ├── ClientClosedError (RuntimeError)  the client was used after close()
     ├── TransportError                no answer: connection refused or reset, timeout
     ├── ResponseDecodingError         an answer that is not what the vendor documents
     └── ProviderError                 the provider answered with an error
@@ -27,6 +28,7 @@ from datetime import datetime
 
 __all__ = [
     "AuthenticationError",
+    "ClientClosedError",
     "ConfigurationError",
     "CredentialsExpiredError",
     "LiveStatsError",
@@ -111,6 +113,10 @@ class ValidationError(LiveStatsError, ValueError):
 
 class ConfigurationError(ValidationError):
     """A client was built with settings that cannot work (credentials, ids, region)."""
+
+
+class ClientClosedError(LiveStatsError, RuntimeError):
+    """The client was used after :meth:`close` (or after its ``async with`` block)."""
 
 
 class TransportError(LiveStatsError):

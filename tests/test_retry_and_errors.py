@@ -51,7 +51,8 @@ def test_bad_policies_are_configuration_errors(kwargs: dict[str, object]) -> Non
 
 
 @pytest.mark.parametrize(
-    ("limit", "period"), [(0, 1.0), (-5, 1.0), (1.5, 1.0), (True, 1.0), (5, 0), (5, float("inf"))]
+    ("limit", "period"),
+    [(0, 1.0), (-5, 1.0), (1.5, 1.0), (True, 1.0), (5, 0), (5, float("inf")), (5, "1"), (5, True)],
 )
 def test_bad_quotas_are_configuration_errors(limit: object, period: object) -> None:
     with pytest.raises(ConfigurationError):

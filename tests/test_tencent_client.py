@@ -10,9 +10,11 @@ import pytest
 
 from livestats import (
     AuthenticationError,
+    ClientClosedError,
     ConfigurationError,
     CredentialsExpiredError,
     GiftCount,
+    LiveStatsError,
     LocalLimiter,
     NotFoundError,
     ProviderError,
@@ -186,6 +188,57 @@ async def test_70050_pauses_the_whole_client_for_60_seconds(
     assert fake_time.sleeps == []
     await client.get_gift_count(sim.room_ids[0], "anchor")  # another operation waits too
     assert sum(fake_time.sleeps) == pytest.approx(60.0)
+
+
+class _GateLimiter:
+    """Grants get_gift_count slots only once ``gate`` is set; records every release."""
+
+    def __init__(self) -> None:
+        self.gate = asyncio.Event()
+        self.releases: list[tuple[str, bool]] = []
+
+    async def acquire(self, key: str, quota: Quota) -> _GatePermit:
+        if key.endswith("get_gift_count"):
+            await self.gate.wait()
+        return _GatePermit(self, key)
+
+    async def pause(self, key: str, seconds: float) -> None:
+        return None
+
+
+class _GatePermit:
+    def __init__(self, limiter: _GateLimiter, key: str) -> None:
+        self.limiter, self.key = limiter, key
+
+    async def release(self, *, sent: bool = True) -> None:
+        self.limiter.releases.append((self.key.rsplit(":", 1)[-1], sent))
+
+
+async def test_a_call_granted_a_slot_during_the_lockout_does_not_send(
+    sim: Simulator, make_client: MakeClient, fake_time: FakeTime
+) -> None:
+    limiter = _GateLimiter()
+    client = make_client(clock=fake_time.clock(), limiter=limiter)
+    queued = asyncio.create_task(client.get_gift_count(sim.room_ids[0], "anchor"))
+    await asyncio.sleep(0.01)  # waiting in the limiter
+    sim.fail_next("get_room_stats", 70050)
+    with pytest.raises(AuthenticationError):
+        await client.get_room_stats(sim.room_ids[0])
+    limiter.gate.set()  # the slot comes during the 60 s lockout
+    await queued
+    assert ("get_gift_count", False) in limiter.releases  # handed back unsent
+    assert sum(fake_time.sleeps) == pytest.approx(60.0)
+    assert len(sim.arrivals("get_gift_count")) == 1
+
+
+async def test_a_closed_client_says_so(sim: Simulator, make_client: MakeClient) -> None:
+    client = make_client()
+    await client.get_room_stats(sim.room_ids[0])
+    await client.close()
+    with pytest.raises(ClientClosedError) as info:
+        await client.get_room_stats(sim.room_ids[0])
+    assert isinstance(info.value, LiveStatsError)
+    assert info.value.operation == "get_room_stats"
 
 
 async def test_70001_renews_the_usersig_and_retries_once(
@@ -435,6 +488,8 @@ async def test_bad_accounts_fail_before_sending(
         ((1400000000, "admin"), {"secret_key": "k", "base_url": "ftp://x"}, "base_url"),
         ((1400000000, "admin"), {"secret_key": "k", "limiter": object()}, "limiter"),
         ((1400000000, "admin"), {"secret_key": "k", "retry": 3}, "retry"),
+        ((1400000000, "admin"), {"secret_key": "k", "timeout": 0}, "timeout"),
+        ((1400000000, "admin"), {"secret_key": "k", "timeout": "10"}, "timeout"),
     ],
 )
 def test_bad_configuration_is_refused(

@@ -15,7 +15,7 @@ from typing import Generic, TypeVar
 import attrs
 
 from livestats._core.clock import Clock
-from livestats._core.limiter import Limiter
+from livestats._core.limiter import Limiter, Permit
 from livestats._core.quota import Quota
 from livestats._core.retry import RetryPolicy
 from livestats._core.transport import HttpRequest, HttpResponse, Transport
@@ -112,9 +112,7 @@ class Engine:
                     await self._clock.sleep(wait)
 
     async def _attempt(self, call: Call[T]) -> T:
-        await self._wait_while_paused()
-        quota = call.quota
-        permit = None if quota is None else await self._limiter.acquire(call.quota_key, quota)
+        permit = await self._take_slot(call)
         sent = False
         try:
             request = call.sign()
@@ -125,9 +123,17 @@ class Engine:
                 await permit.release(sent=sent)
         return call.decode(response)
 
-    async def _wait_while_paused(self) -> None:
-        while (left := self._paused_until - self._clock.monotonic()) > 0:
-            await self._clock.sleep(left)
+    async def _take_slot(self, call: Call[T]) -> Permit | None:
+        """Wait out a client pause, then for a quota slot; a pause that began meanwhile wins."""
+        while True:
+            while (left := self._paused_until - self._clock.monotonic()) > 0:
+                await self._clock.sleep(left)
+            if call.quota is None:
+                return None
+            permit = await self._limiter.acquire(call.quota_key, call.quota)
+            if self._paused_until <= self._clock.monotonic():
+                return permit
+            await permit.release(sent=False)
 
     async def _plan_retry(
         self, call: Call[T], err: LiveStatsError, attempt: int, started: float

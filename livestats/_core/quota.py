@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import math
-
 import attrs
 
+from livestats._core.validate import check_seconds
 from livestats.errors import ConfigurationError
 
 
@@ -14,16 +13,8 @@ def _positive_int(instance: object, attribute: attrs.Attribute[int], value: int)
         raise ConfigurationError(f"Quota.{attribute.name} must be a positive int, not {value!r}")
 
 
-def _positive_seconds(instance: object, attribute: attrs.Attribute[float], value: float) -> None:
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, (int, float))
-        or not math.isfinite(value)
-        or value <= 0
-    ):
-        raise ConfigurationError(
-            f"Quota.{attribute.name} must be a positive number of seconds, not {value!r}"
-        )
+def _period(value: object) -> float:
+    return check_seconds(value, "Quota.period")
 
 
 @attrs.frozen
@@ -35,7 +26,7 @@ class Quota:
     """
 
     limit: int = attrs.field(validator=_positive_int)
-    period: float = attrs.field(validator=_positive_seconds, converter=float)
+    period: float = attrs.field(converter=_period)
 
     @property
     def rate(self) -> float:

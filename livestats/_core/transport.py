@@ -15,7 +15,7 @@ import aiohttp
 import attrs
 from yarl import URL
 
-from livestats.errors import TransportError
+from livestats.errors import ClientClosedError, TransportError
 
 __all__ = ["HttpRequest", "HttpResponse", "Transport"]
 
@@ -107,9 +107,11 @@ class Transport:
     def closed(self) -> bool:
         return self._closed
 
-    async def _get_session(self) -> aiohttp.ClientSession:
+    async def _get_session(self, operation: str) -> aiohttp.ClientSession:
         if self._closed:
-            raise RuntimeError("the client is closed")
+            raise ClientClosedError(
+                "the client is closed", provider=self._provider, operation=operation
+            )
         loop = asyncio.get_running_loop()
         session = self._session
         if session is not None and self._owned and self._session_loop is not loop:
@@ -134,7 +136,7 @@ class Transport:
             self._loop_guard = None
 
     async def send(self, request: HttpRequest, *, operation: str) -> HttpResponse:
-        session = await self._get_session()
+        session = await self._get_session(operation)
         started = time.monotonic()
         failure: BaseException | None = None
         try:

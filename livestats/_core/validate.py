@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from yarl import URL
 
 from livestats.errors import ConfigurationError, ValidationError
 
-__all__ = ["check_base_url", "check_limiter", "check_text"]
+__all__ = ["check_base_url", "check_limiter", "check_seconds", "check_text"]
 
 
 def check_text(value: object, name: str, *, error: type[ValidationError] = ValidationError) -> str:
@@ -43,3 +44,15 @@ def check_limiter(limiter: Any) -> Any:
             "limiter must have acquire(key, quota) and pause(key, seconds), like LocalLimiter"
         )
     return limiter
+
+
+def check_seconds(value: object, name: str) -> float:
+    """A positive, finite number of seconds (bool is not a number here)."""
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, (int, float))
+        or not math.isfinite(value)
+        or value <= 0
+    ):
+        raise ConfigurationError(f"{name} must be a positive number of seconds, not {value!r}")
+    return float(value)

@@ -16,7 +16,7 @@ from livestats._core.limiter import Limiter, LocalLimiter
 from livestats._core.quota import Quota, resolve_quotas
 from livestats._core.retry import RetryPolicy
 from livestats._core.transport import HttpRequest, HttpResponse, Transport
-from livestats._core.validate import check_base_url, check_limiter, check_text
+from livestats._core.validate import check_base_url, check_limiter, check_seconds, check_text
 from livestats.errors import (
     AuthenticationError,
     ConfigurationError,
@@ -87,7 +87,6 @@ class TencentClient:
             raise ConfigurationError("session must be an aiohttp.ClientSession")
         if retry is not None and not isinstance(retry, RetryPolicy):
             raise ConfigurationError("retry must be a livestats.RetryPolicy")
-        self._region = region
         self._base_url = check_base_url(base_url) if base_url else wire.HOSTS[region]
         self._quotas = resolve_quotas(DEFAULT_QUOTAS, quotas, provider=self.provider)
         self._clock = clock or Clock()
@@ -104,7 +103,11 @@ class TencentClient:
             self._fixed_usersig = check_text(usersig, "usersig", error=ConfigurationError)
         self._engine = Engine(
             provider=self.provider,
-            transport=Transport(provider=self.provider, session=session, timeout=timeout),
+            transport=Transport(
+                provider=self.provider,
+                session=session,
+                timeout=check_seconds(timeout, "timeout"),
+            ),
             limiter=check_limiter(limiter)
             if limiter is not None
             else LocalLimiter(clock=self._clock.monotonic),
