@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from livestats._core.batch import BatchResult
 from livestats._core.clock import Clock
-from livestats._core.limiter import Limiter, LocalLimiter, Permit
+from livestats._core.limiter import Limiter, LocalLimiter, Permit, shared_limiter
 from livestats._core.quota import Quota
 from livestats._core.retry import RetryPolicy
 from livestats.errors import (
@@ -53,4 +53,5 @@ __all__ = [
     "TransportError",
     "ValidationError",
     "__version__",
+    "shared_limiter",
 ]

@@ -9,7 +9,7 @@ from typing import Any, TypeVar
 
 import pytest
 
-from livestats import Clock, RetryPolicy, TencentClient
+from livestats import Clock, LocalLimiter, RetryPolicy, TencentClient
 from livestats.testing import Simulator
 
 MakeClient = Callable[..., TencentClient]
@@ -24,11 +24,14 @@ async def sim() -> AsyncIterator[Simulator]:
 
 @pytest.fixture
 async def make_client(sim: Simulator) -> AsyncIterator[MakeClient]:
-    """Build clients for ``sim``; retries are instant unless a test asks otherwise."""
+    """Build clients for ``sim``; instant retries and a fresh limiter unless a test says."""
     clients: list[TencentClient] = []
 
     def make(**kwargs: Any) -> TencentClient:
         kwargs.setdefault("retry", RetryPolicy.instant())
+        # A limiter of its own: the process-wide default would carry one test's
+        # slots into the next (the simulator's SDKAppID is the same every time).
+        kwargs.setdefault("limiter", LocalLimiter())
         if "usersig" not in kwargs:
             kwargs.setdefault("secret_key", sim.tencent.secret_key)
         client = TencentClient(

@@ -12,7 +12,8 @@ import time
 
 import pytest
 
-from livestats import LocalLimiter, Quota
+from livestats import LocalLimiter, Quota, shared_limiter
+from livestats._core.limiter import Paused
 from livestats.testing import max_in_window
 
 
@@ -227,3 +228,36 @@ async def test_repr_shows_live_state() -> None:
     assert "1 in flight" in text
     await permit.release()
     assert "1 cooling" in repr(limiter)
+
+
+async def test_a_fail_fast_caller_gets_paused_at_once() -> None:
+    limiter = LocalLimiter()
+    quota = Quota(5, 0.01)
+    await (await limiter.acquire("k", quota)).release()
+    await limiter.pause("k", 30.0)
+    with pytest.raises(Paused) as info:
+        await limiter.acquire("k", quota, wait_if_paused=False)
+    assert 29.0 < info.value.seconds <= 30.0
+
+
+async def test_a_pause_fails_fail_fast_waiters_and_holds_the_others() -> None:
+    limiter = LocalLimiter()
+    quota = Quota(1, 0.02)
+    held = await limiter.acquire("k", quota)
+    patient = asyncio.create_task(limiter.acquire("k", quota))
+    await asyncio.sleep(0)
+    impatient = asyncio.create_task(limiter.acquire("k", quota, wait_if_paused=False))
+    await asyncio.sleep(0)
+    await limiter.pause("k", 0.1)
+    with pytest.raises(Paused):
+        await impatient
+    await held.release()
+    started = time.monotonic()
+    permit = await patient  # still served, in order, once the pause is over
+    assert time.monotonic() - started >= 0.05
+    await permit.release()
+
+
+def test_the_shared_limiter_is_one_per_process() -> None:
+    assert shared_limiter() is shared_limiter()
+    assert isinstance(shared_limiter(), LocalLimiter)

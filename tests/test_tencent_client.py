@@ -197,7 +197,7 @@ class _GateLimiter:
         self.gate = asyncio.Event()
         self.releases: list[tuple[str, bool]] = []
 
-    async def acquire(self, key: str, quota: Quota) -> _GatePermit:
+    async def acquire(self, key: str, quota: Quota, *, wait_if_paused: bool = True) -> _GatePermit:
         if key.endswith("get_gift_count"):
             await self.gate.wait()
         return _GatePermit(self, key)

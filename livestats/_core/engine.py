@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from datetime import datetime, timezone
 from typing import Generic, TypeVar
 
 import attrs
 
 from livestats._core.clock import Clock
-from livestats._core.limiter import Limiter, Permit
+from livestats._core.limiter import Limiter, Paused, Permit
 from livestats._core.quota import Quota
 from livestats._core.retry import RetryPolicy
 from livestats._core.transport import HttpRequest, HttpResponse, Transport
@@ -40,6 +41,9 @@ class Call(Generic[T]):
     sign: Callable[[], HttpRequest]
     #: Classifies and structures the answer; raises a LiveStatsError for an error answer.
     decode: Callable[[HttpResponse], T]
+    #: While the quota key is paused, wait (``True``) or fail at once with a
+    #: RateLimitedError that says until when (``False``).
+    wait_if_paused: bool = True
 
 
 class Engine:
@@ -130,10 +134,28 @@ class Engine:
                 await self._clock.sleep(left)
             if call.quota is None:
                 return None
-            permit = await self._limiter.acquire(call.quota_key, call.quota)
+            try:
+                permit = await self._limiter.acquire(
+                    call.quota_key, call.quota, wait_if_paused=call.wait_if_paused
+                )
+            except Paused as paused:
+                raise self._paused_error(call, paused.seconds) from None
             if self._paused_until <= self._clock.monotonic():
                 return permit
             await permit.release(sent=False)
+
+    def _paused_error(self, call: Call[T], seconds: float) -> RateLimitedError:
+        until = datetime.fromtimestamp(self._clock.wall() + seconds, tz=timezone.utc)
+        err = RateLimitedError(
+            f"sending is paused until {until:%Y-%m-%d %H:%M:%S} UTC "
+            "after the provider refused calls for exceeding its quota",
+            provider=self._provider,
+            operation=call.operation,
+            retryable=False,
+            retry_after=seconds,
+        )
+        err.until = until
+        return err
 
     async def _plan_retry(
         self, call: Call[T], err: LiveStatsError, attempt: int, started: float

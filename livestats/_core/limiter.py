@@ -28,7 +28,19 @@ from typing import Protocol
 
 from livestats._core.quota import Quota
 
-__all__ = ["Limiter", "LocalLimiter", "Permit"]
+__all__ = ["Limiter", "LocalLimiter", "Paused", "Permit", "shared_limiter"]
+
+
+class Paused(Exception):
+    """Raised by ``acquire(..., wait_if_paused=False)`` while the key is paused.
+
+    ``seconds`` is how long the pause has left. The engine turns it into a
+    :class:`~livestats.RateLimitedError` that says until when.
+    """
+
+    def __init__(self, seconds: float) -> None:
+        super().__init__(f"paused for {seconds:.3f} s more")
+        self.seconds = seconds
 
 
 class Permit(Protocol):
@@ -46,11 +58,15 @@ class Permit(Protocol):
 class Limiter(Protocol):
     """What a client needs from a limiter; keys name one quota (provider, account, operation)."""
 
-    async def acquire(self, key: str, quota: Quota) -> Permit:
-        """Wait for a free slot of ``key`` (first come, first served) and take it."""
+    async def acquire(self, key: str, quota: Quota, *, wait_if_paused: bool = True) -> Permit:
+        """Wait for a free slot of ``key`` (first come, first served) and take it.
+
+        While the key is paused, a caller with ``wait_if_paused=False`` gets
+        :class:`Paused` instead of waiting, at once or as soon as a pause begins.
+        """
 
     async def pause(self, key: str, seconds: float) -> None:
-        """Hand out no slot of ``key`` for ``seconds`` (the provider asked us to slow down)."""
+        """Hand out no slot of ``key`` for ``seconds`` (the provider asked us to stop)."""
 
 
 class _Bucket:
@@ -58,6 +74,7 @@ class _Bucket:
 
     __slots__ = (
         "cooling",
+        "fail_fast",
         "generation",
         "in_use",
         "limit",
@@ -76,6 +93,8 @@ class _Bucket:
         # appended as "now + period", so the deque stays sorted.
         self.cooling: deque[float] = deque()
         self.waiters: deque[asyncio.Future[None]] = deque()
+        # Waiters that asked to fail rather than wait out a pause.
+        self.fail_fast: set[asyncio.Future[None]] = set()
         self.paused_until = 0.0
         self.timer: asyncio.TimerHandle | None = None
         self.loop: asyncio.AbstractEventLoop | None = None
@@ -134,16 +153,20 @@ class LocalLimiter:
         )
         return f"<LocalLimiter {{{keys}}}>"
 
-    async def acquire(self, key: str, quota: Quota) -> _LocalPermit:
+    async def acquire(self, key: str, quota: Quota, *, wait_if_paused: bool = True) -> _LocalPermit:
         bucket = self._bucket(key, quota)
         self._bind(bucket, asyncio.get_running_loop())
         self._expire(bucket)
+        if not wait_if_paused and (left := bucket.paused_until - self._clock()) > 0:
+            raise Paused(left)
         if not self._has_waiters(bucket) and self._can_grant(bucket):
             bucket.in_use += 1
             return _LocalPermit(self, key, bucket)
         assert bucket.loop is not None
         waiter: asyncio.Future[None] = bucket.loop.create_future()
         bucket.waiters.append(waiter)
+        if not wait_if_paused:
+            bucket.fail_fast.add(waiter)
         self._schedule(bucket)
         try:
             await waiter
@@ -153,6 +176,8 @@ class LocalLimiter:
                 bucket.in_use -= 1
             self._drain(bucket)
             raise
+        finally:
+            bucket.fail_fast.discard(waiter)
         return _LocalPermit(self, key, bucket)
 
     async def pause(self, key: str, seconds: float) -> None:
@@ -160,6 +185,10 @@ class LocalLimiter:
         if bucket is None:
             return  # nothing was ever sent under this key
         bucket.paused_until = max(bucket.paused_until, self._clock() + seconds)
+        left = bucket.paused_until - self._clock()
+        for waiter in list(bucket.fail_fast):
+            if not waiter.done():
+                waiter.set_exception(Paused(left))
         if bucket.loop is not None and bucket.waiters:
             self._schedule(bucket)
 
@@ -184,6 +213,7 @@ class LocalLimiter:
             bucket.timer.cancel()
             bucket.timer = None
         bucket.waiters.clear()
+        bucket.fail_fast.clear()
         now = self._clock()
         bucket.cooling.extend(now + bucket.period for _ in range(bucket.in_use))
         bucket.in_use = 0
@@ -238,3 +268,18 @@ class LocalLimiter:
             return
         when = max(when, bucket.paused_until)
         bucket.timer = bucket.loop.call_later(max(0.0, when - now), self._drain, bucket)
+
+
+_shared: LocalLimiter | None = None
+
+
+def shared_limiter() -> LocalLimiter:
+    """The process-wide limiter clients use when given none.
+
+    A quota belongs to an account (or, for Polyv, a source IP), not to a client
+    object, so every client of one account in this process shares its slots.
+    """
+    global _shared
+    if _shared is None:
+        _shared = LocalLimiter()
+    return _shared

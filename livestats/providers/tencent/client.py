@@ -12,7 +12,7 @@ from livestats._core.batch import BatchResult, check_concurrency, fan_out
 from livestats._core.clock import Clock
 from livestats._core.convert import structure
 from livestats._core.engine import Call, Engine
-from livestats._core.limiter import Limiter, LocalLimiter
+from livestats._core.limiter import Limiter, shared_limiter
 from livestats._core.quota import Quota, resolve_quotas
 from livestats._core.retry import RetryPolicy
 from livestats._core.transport import HttpRequest, HttpResponse, Transport
@@ -52,9 +52,10 @@ class TencentClient:
     one the client makes its own and closes it in :meth:`close`.
 
     Every operation is paced by its quota (``quotas=`` overrides the defaults;
-    ``None`` turns pacing off for an operation) through ``limiter`` (one
-    :class:`~livestats.LocalLimiter` per client by default; share one between
-    clients of the same SDKAppID, or use a shared limiter across processes).
+    ``None`` turns pacing off for an operation) through ``limiter``: by default
+    the process-wide :class:`~livestats.LocalLimiter`, so every client of one
+    SDKAppID in the process shares its quota; pass a limiter shared across
+    processes to share it wider.
 
     Quota keys are ``tencent:<sdkappid>:<operation>``.
     """
@@ -108,9 +109,7 @@ class TencentClient:
                 session=session,
                 timeout=check_seconds(timeout, "timeout"),
             ),
-            limiter=check_limiter(limiter)
-            if limiter is not None
-            else LocalLimiter(clock=self._clock.monotonic),
+            limiter=shared_limiter() if limiter is None else check_limiter(limiter),
             retry=retry or RetryPolicy(),
             clock=self._clock,
             renew_credentials=self._renew_usersig,
