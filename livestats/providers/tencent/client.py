@@ -3,20 +3,18 @@
 from __future__ import annotations
 
 from collections.abc import AsyncGenerator, AsyncIterable, Iterable
-from types import TracebackType
-from typing import Any, TypeVar
+from typing import Any
 
 import aiohttp
 
-from livestats._core.batch import BatchResult, check_concurrency, fan_out
+from livestats._core.batch import BatchResult, fan_out
+from livestats._core.client import BaseClient
 from livestats._core.clock import Clock
-from livestats._core.convert import structure
-from livestats._core.engine import Call, Engine
-from livestats._core.limiter import Limiter, shared_limiter
-from livestats._core.quota import Quota, resolve_quotas
+from livestats._core.limiter import Limiter
+from livestats._core.quota import Quota
 from livestats._core.retry import RetryPolicy
-from livestats._core.transport import HttpRequest, HttpResponse, Transport
-from livestats._core.validate import check_base_url, check_limiter, check_seconds, check_text
+from livestats._core.transport import HttpRequest, HttpResponse
+from livestats._core.validate import check_base_url, check_text
 from livestats.errors import (
     AuthenticationError,
     ConfigurationError,
@@ -30,17 +28,13 @@ from livestats.providers.tencent.usersig import UserSigCache
 
 __all__ = ["TencentClient"]
 
-T = TypeVar("T")
-
 #: The vendor caps ``RoomId`` at 48 bytes.
 MAX_ROOM_ID_BYTES = 48
 #: ``get_room_list`` takes ``Count`` from 1 to 20.
 MAX_PAGE_SIZE = 20
-#: Bulk helpers run at most this many calls at once unless told otherwise.
-MAX_DEFAULT_CONCURRENCY = 100
 
 
-class TencentClient:
+class TencentClient(BaseClient):
     """A client for one Tencent SDKAppID, authenticated as one app admin account.
 
     Give exactly one of ``secret_key`` (livestats makes the UserSig and renews it
@@ -61,6 +55,7 @@ class TencentClient:
     """
 
     provider = wire.PROVIDER
+    default_quotas = DEFAULT_QUOTAS
 
     def __init__(
         self,
@@ -84,13 +79,16 @@ class TencentClient:
             raise ConfigurationError("give exactly one of secret_key or usersig")
         if region not in wire.HOSTS:
             raise ConfigurationError(f"unknown region {region!r} (known: {', '.join(wire.HOSTS)})")
-        if session is not None and not isinstance(session, aiohttp.ClientSession):
-            raise ConfigurationError("session must be an aiohttp.ClientSession")
-        if retry is not None and not isinstance(retry, RetryPolicy):
-            raise ConfigurationError("retry must be a livestats.RetryPolicy")
         self._base_url = check_base_url(base_url) if base_url else wire.HOSTS[region]
-        self._quotas = resolve_quotas(DEFAULT_QUOTAS, quotas, provider=self.provider)
-        self._clock = clock or Clock()
+        super().__init__(
+            session=session,
+            quotas=quotas,
+            limiter=limiter,
+            retry=retry,
+            timeout=timeout,
+            clock=clock,
+            renew_credentials=self._renew_usersig,
+        )
         self._usersigs: UserSigCache | None = None
         self._fixed_usersig: str | None = None
         if secret_key is not None:
@@ -102,18 +100,6 @@ class TencentClient:
             )
         else:
             self._fixed_usersig = check_text(usersig, "usersig", error=ConfigurationError)
-        self._engine = Engine(
-            provider=self.provider,
-            transport=Transport(
-                provider=self.provider,
-                session=session,
-                timeout=check_seconds(timeout, "timeout"),
-            ),
-            limiter=shared_limiter() if limiter is None else check_limiter(limiter),
-            retry=retry or RetryPolicy(),
-            clock=self._clock,
-            renew_credentials=self._renew_usersig,
-        )
 
     def __repr__(self) -> str:
         credentials = "secret_key" if self._usersigs is not None else "usersig"
@@ -121,28 +107,6 @@ class TencentClient:
             f"<TencentClient sdkappid={self._sdkappid} identifier={self._identifier!r} "
             f"base_url={self._base_url!r} {credentials}=[secure]>"
         )
-
-    # -- lifecycle -------------------------------------------------------------------
-
-    async def __aenter__(self) -> TencentClient:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.close()
-
-    async def close(self) -> None:
-        """Close the client's own HTTP session (a session passed in stays open)."""
-        await self._engine.transport.close()
-
-    @property
-    def quotas(self) -> dict[str, Quota | None]:
-        """The quota in force for each operation (a copy)."""
-        return dict(self._quotas)
 
     def quota_key(self, operation: str) -> str:
         """The limiter key of ``operation``'s quota: ``tencent:<sdkappid>:<operation>``."""
@@ -155,7 +119,7 @@ class TencentClient:
         room_id = _check_room_id(room_id)
         payload, request_id = await self._call("get_room_stats", {"RoomId": room_id})
         return self._structure(
-            {**payload, "RoomId": room_id}, RoomStats, "get_room_stats", request_id
+            wire.CONVERTER, {**payload, "RoomId": room_id}, RoomStats, "get_room_stats", request_id
         )
 
     async def get_gift_count(self, room_id: str, from_account: str) -> GiftCount:
@@ -166,6 +130,7 @@ class TencentClient:
             "get_gift_count", {"RoomId": room_id, "From_Account": from_account}
         )
         return self._structure(
+            wire.CONVERTER,
             {**payload, "RoomId": room_id, "From_Account": from_account},
             GiftCount,
             "get_gift_count",
@@ -188,7 +153,7 @@ class TencentClient:
             payload, request_id = await self._call(
                 "get_room_list", {"Next": cursor, "Count": page_size}
             )
-            page = self._structure(payload, RoomPage, "get_room_list", request_id)
+            page = self._structure(wire.CONVERTER, payload, RoomPage, "get_room_list", request_id)
             for room in page.room_list:
                 yield room
             if not page.next:
@@ -255,15 +220,7 @@ class TencentClient:
                     self._engine.pause(wire.LOCKOUT_SECONDS)
                 raise
 
-        return await self._engine.run(
-            Call(
-                operation=operation,
-                quota_key=self.quota_key(operation),
-                quota=self._quotas[operation],
-                sign=sign,
-                decode=decode,
-            )
-        )
+        return await self._run(operation, sign=sign, decode=decode)
 
     def _current_usersig(self) -> str:
         if self._usersigs is not None:
@@ -277,29 +234,9 @@ class TencentClient:
         self._usersigs.invalidate()
         return True
 
-    def _structure(
-        self, data: dict[str, Any], cls: type[T], operation: str, request_id: str | None
-    ) -> T:
-        return structure(
-            wire.CONVERTER,
-            data,
-            cls,
-            provider=self.provider,
-            operation=operation,
-            request_id=request_id,
-        )
-
     def _bad_answer(self, message: str, request_id: str | None) -> ResponseDecodingError:
         return ResponseDecodingError(
             message, provider=self.provider, operation="get_room_list", request_id=request_id
-        )
-
-    def _concurrency(self, operation: str, concurrency: int | None) -> int:
-        if concurrency is not None:
-            return check_concurrency(concurrency)
-        quota = self._quotas[operation]
-        return (
-            MAX_DEFAULT_CONCURRENCY if quota is None else min(quota.limit, MAX_DEFAULT_CONCURRENCY)
         )
 
 
