@@ -13,6 +13,7 @@ from livestats._core.quota import Quota
 from livestats._core.retry import RetryPolicy
 from livestats.errors import (
     AuthenticationError,
+    ChannelNotLiveError,
     ClientClosedError,
     ConfigurationError,
     CredentialsExpiredError,
@@ -24,6 +25,10 @@ from livestats.errors import (
     TransportError,
     ValidationError,
 )
+from livestats.providers.chinanetcenter.client import ChinaNetCenterClient
+from livestats.providers.chinanetcenter.models import PushSession, StreamDuration
+from livestats.providers.polyv.client import PolyvClient
+from livestats.providers.polyv.models import StreamInfoSample
 from livestats.providers.tencent.client import TencentClient
 from livestats.providers.tencent.models import GiftCount, RoomStats, RoomSummary
 
@@ -32,6 +37,8 @@ __version__ = "0.1.0.dev0"
 __all__ = [
     "AuthenticationError",
     "BatchResult",
+    "ChannelNotLiveError",
+    "ChinaNetCenterClient",
     "ClientClosedError",
     "Clock",
     "ConfigurationError",
@@ -42,13 +49,17 @@ __all__ = [
     "LocalLimiter",
     "NotFoundError",
     "Permit",
+    "PolyvClient",
     "ProviderError",
+    "PushSession",
     "Quota",
     "RateLimitedError",
     "ResponseDecodingError",
     "RetryPolicy",
     "RoomStats",
     "RoomSummary",
+    "StreamDuration",
+    "StreamInfoSample",
     "TencentClient",
     "TransportError",
     "ValidationError",

@@ -12,7 +12,8 @@
         ├── AuthenticationError       credentials refused
         │   └── CredentialsExpiredError   renewable (livestats renews and retries once)
         ├── RateLimitedError          the provider says too many requests
-        └── NotFoundError             the thing asked about does not exist
+        ├── NotFoundError             the thing asked about does not exist
+        └── ChannelNotLiveError       Polyv: the channel is not live on Tencent CDN
 
 Every error carries what is known of the failed call: ``provider``,
 ``operation``, ``vendor_code``, ``vendor_message``, ``request_id`` and
@@ -25,9 +26,11 @@ from these fields, never from a signed URL.
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 __all__ = [
     "AuthenticationError",
+    "ChannelNotLiveError",
     "ClientClosedError",
     "ConfigurationError",
     "CredentialsExpiredError",
@@ -149,8 +152,21 @@ class RateLimitedError(ProviderError):
     """
 
     retryable = True
-    until: datetime | None = None
+
+    def __init__(self, message: str, *, until: datetime | None = None, **context: Any) -> None:
+        super().__init__(message, **context)
+        self.until = until
 
 
 class NotFoundError(ProviderError):
     """The room, account or channel asked about does not exist."""
+
+
+class ChannelNotLiveError(ProviderError):
+    """Polyv says the channel is not live (or not on Tencent CDN), so it has no stream info.
+
+    The endpoint serves only channels that stream through Tencent CDN and are live
+    now. The vendor documents one text for this, ``channel status not live``; any
+    message saying "not live" lands here. Not retried: asking again at once will
+    not make the channel live.
+    """

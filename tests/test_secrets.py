@@ -7,7 +7,14 @@ import traceback
 
 import pytest
 
-from livestats import LiveStatsError, Quota, RetryPolicy, TencentClient
+from livestats import (
+    ChinaNetCenterClient,
+    LiveStatsError,
+    LocalLimiter,
+    Quota,
+    RetryPolicy,
+    TencentClient,
+)
 from livestats.testing import Faults, Simulator
 from tests.conftest import collect
 
@@ -74,3 +81,40 @@ async def test_a_given_usersig_never_appears_either(caplog: pytest.LogCaptureFix
     texts = [repr(client), _chain_text(info.value)]
     texts += [record.getMessage() for record in caplog.records]
     assert all(usersig not in text for text in texts)
+
+
+async def test_chinanetcenter_api_key_and_authorization_never_escape(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    async with Simulator(seed=3, domains=2, faults=Faults(rate=0.5)) as sim:
+        api_key = sim.chinanetcenter.api_key
+        client = ChinaNetCenterClient(
+            sim.chinanetcenter.username,
+            api_key,
+            base_url=sim.url,
+            limiter=LocalLimiter(),
+            retry=RetryPolicy.instant(attempts=2),
+            timeout=0.2,
+        )
+        texts = [repr(client), repr(sim), repr(sim.chinanetcenter)]
+        failures = 0
+        async with client:
+            for _ in range(6):
+                try:
+                    await client.get_stream_durations(sim.domains)
+                except LiveStatsError as err:
+                    failures += 1
+                    texts.append(_chain_text(err))
+        bad = ChinaNetCenterClient(
+            sim.chinanetcenter.username, "wrong-key", base_url=sim.url, limiter=LocalLimiter()
+        )
+        async with bad:
+            with pytest.raises(LiveStatsError) as info:
+                await bad.get_stream_durations(sim.domains)
+        texts.append(_chain_text(info.value))
+    assert failures, "some queries should have failed under a 50% fault rate"
+    texts += [record.getMessage() for record in caplog.records]
+    for text in texts:
+        assert api_key not in text
+        assert "Basic " not in text

@@ -38,7 +38,7 @@ def _strict_int(value: Any, _: type) -> int:
         return value
     if isinstance(value, str):
         text = value.strip()
-        if text.lstrip("-+").isdigit():
+        if text.isascii() and text.lstrip("-+").isdigit():
             return int(text)
         raise ValueError("expected an integer, got a non-numeric string")
     if isinstance(value, float) and math.isfinite(value) and value.is_integer():

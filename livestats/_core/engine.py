@@ -128,10 +128,12 @@ class Engine:
         return call.decode(response)
 
     async def _take_slot(self, call: Call[T]) -> Permit | None:
-        """Wait out a client pause, then for a quota slot; a pause that began meanwhile wins."""
+        """Wait out a client pause, then for a quota slot; a pause that began meanwhile wins.
+
+        A call with ``wait_if_paused=False`` fails instead of waiting out either pause.
+        """
         while True:
-            while (left := self._paused_until - self._clock.monotonic()) > 0:
-                await self._clock.sleep(left)
+            await self._wait_while_paused(call)
             if call.quota is None:
                 return None
             try:
@@ -144,18 +146,23 @@ class Engine:
                 return permit
             await permit.release(sent=False)
 
+    async def _wait_while_paused(self, call: Call[T]) -> None:
+        while (left := self._paused_until - self._clock.monotonic()) > 0:
+            if not call.wait_if_paused:
+                raise self._paused_error(call, left)
+            await self._clock.sleep(left)
+
     def _paused_error(self, call: Call[T], seconds: float) -> RateLimitedError:
         until = datetime.fromtimestamp(self._clock.wall() + seconds, tz=timezone.utc)
-        err = RateLimitedError(
+        return RateLimitedError(
             f"sending is paused until {until:%Y-%m-%d %H:%M:%S} UTC "
             "after the provider refused calls for exceeding its quota",
             provider=self._provider,
             operation=call.operation,
             retryable=False,
             retry_after=seconds,
+            until=until,
         )
-        err.until = until
-        return err
 
     async def _plan_retry(
         self, call: Call[T], err: LiveStatsError, attempt: int, started: float
@@ -167,8 +174,9 @@ class Engine:
             await self._limiter.pause(call.quota_key, err.retry_after or call.quota.period)
         if not err.retryable or attempt >= self._retry.attempts:
             return None
-        if isinstance(err, RateLimitedError) and call.quota is not None:
-            wait = 0.0  # the limiter's pause does the waiting, for every caller at once
+        paused = self._paused_until > self._clock.monotonic()
+        if isinstance(err, RateLimitedError) and (call.quota is not None or paused):
+            wait = 0.0  # the pause (limiter's or client's) does the waiting, for every caller
         else:
             wait = self._retry.backoff(attempt, err.retry_after)
         if self._clock.monotonic() + wait - started > self._retry.timeout:

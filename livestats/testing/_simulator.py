@@ -8,15 +8,19 @@ pipeline, whatever the provider:
 
 1. record the arrival on the injectable ``clock`` (every request counts, even the
    ones refused below, because the provider counts them too);
-2. sliding-window quota check, keyed by the provider's scope (Tencent: SDKAppID) and
-   the operation; over the limit -> the provider's "rate limited" answer;
+2. sliding-window quota check, keyed by the provider's scope (Tencent: SDKAppID and
+   operation; ChinaNetCenter: account user and operation; Polyv: source IP, whole
+   host); over the limit -> the provider's "rate limited" answer. A provider that
+   punishes a breach (Polyv: 5 minutes) then refuses that scope for a while, every
+   request it sends meanwhile counting as one more violation;
 3. a scripted reply (:meth:`Simulator.fail_next`, :meth:`Simulator.reply_next`) or
    a random fault (:class:`Faults`), if one is due;
 4. the provider's own authentication, parameter checks and business answer.
 
 Steps 1-3 live here. Step 4 and everything vendor-specific (paths, envelopes, error
-codes, signatures, data) live in one module per provider (``_tencent.py``), which
-implements the small :class:`Backend` protocol and never sees the pipeline.
+codes, signatures, data) live in one module per provider (``_tencent.py``,
+``_chinanetcenter.py``, ``_polyv.py``), which implements the small :class:`Backend`
+protocol and never sees the pipeline.
 :class:`Simulator` is the facade that wires the backends into one aiohttp app.
 """
 
@@ -36,6 +40,11 @@ import attrs
 from aiohttp import web
 
 from livestats._core.quota import Quota
+from livestats.testing._chinanetcenter import (
+    ChinaNetCenterBackend,
+    ChinaNetCenterCredentials,
+)
+from livestats.testing._polyv import DEFAULT_BLOCK_SECONDS, PolyvBackend, PolyvCredentials
 from livestats.testing._tencent import TencentBackend, TencentCredentials
 
 __all__ = ["FAULT_KINDS", "Backend", "Faults", "Simulator", "max_in_window"]
@@ -123,7 +132,8 @@ class Faults:
     the kind chosen uniformly from ``kinds``:
 
     - ``internal_error``: the provider's "internal error, retry" answer (Tencent:
-      HTTP 200, ``ErrorCode`` 100001);
+      HTTP 200, ``ErrorCode`` 100001; ChinaNetCenter: HTTP 500, code ``24102500``;
+      Polyv: HTTP 500, code 500, status ``fail``);
     - ``bad_gateway``: HTTP 502 with an nginx-style HTML page;
     - ``drop_connection``: the TCP connection is closed without any answer;
     - ``slow_reply``: the normal answer, after ``slow_delay`` seconds of real time.
@@ -143,16 +153,35 @@ class Backend(Protocol):
     """What a provider module gives the pipeline: its routes and its way of answering."""
 
     @property
+    def provider(self) -> str:
+        """The provider's name; it keeps two providers' quota scopes apart."""
+        ...
+
+    @property
     def quotas(self) -> Mapping[str, Quota | None]:
         """Every operation the provider serves, with the quota enforced on it."""
         ...
 
-    def routes(self) -> Iterable[tuple[str, str]]:
-        """``(operation, path)`` pairs, served with POST."""
+    @property
+    def block_seconds(self) -> float:
+        """How long a quota breach locks its scope out (0: no lockout, only the window)."""
         ...
 
-    def quota_scope(self, request: web.Request) -> Hashable:
-        """Whose quota a request counts against (Tencent: the SDKAppID it names)."""
+    @property
+    def success_code(self) -> int:
+        """The vendor code meaning success, which :meth:`Simulator.fail_next` refuses."""
+        ...
+
+    def routes(self) -> Iterable[tuple[str, str, str]]:
+        """``(method, path, operation)`` triples."""
+        ...
+
+    def quota_scope(self, operation: str, request: web.Request) -> Hashable:
+        """Which window a request to ``operation`` counts in.
+
+        Tencent: the SDKAppID it names and the operation; Polyv: the source IP alone,
+        because its quota covers the whole host.
+        """
         ...
 
     def error_reply(self, code: int, message: str | None) -> web.Response:
@@ -213,29 +242,44 @@ class _OperationLog:
 
 
 class _SlidingWindows:
-    """Arrivals in the last quota period, per (scope, operation).
+    """Arrivals in the last quota period, per quota scope, and the scopes locked out.
 
     A request is refused when the arrivals in ``(now - period, now]``, itself
     included, exceed the limit. Refused requests stay in the window: the provider
-    counts every request it sees.
+    counts every request it sees. With a ``block`` (Polyv), a breach also refuses
+    everything from that scope until ``block`` seconds after it; requests refused
+    meanwhile count in the window too, but do not extend the block (the vendor
+    documents a fixed 5 minutes). When the block ends the window decides again, so
+    a client that kept hammering may be blocked again at once.
     """
 
-    __slots__ = ("_windows",)
+    __slots__ = ("_blocked_until", "_windows")
 
     def __init__(self) -> None:
         self._windows: dict[Hashable, deque[float]] = {}
+        self._blocked_until: dict[Hashable, float] = {}
 
-    def admit(self, key: Hashable, quota: Quota, now: float) -> bool:
+    def admit(self, key: Hashable, quota: Quota, now: float, block: float = 0.0) -> bool:
         window = self._windows.setdefault(key, deque())
         # The same test as max_in_window(): two arrivals share a window when the
         # later one came less than a period after the earlier one.
         while window and now - window[0] >= quota.period:
             window.popleft()
         window.append(now)
-        return len(window) <= quota.limit
+        until = self._blocked_until.get(key)
+        if until is not None:
+            if now < until:
+                return False
+            del self._blocked_until[key]
+        if len(window) <= quota.limit:
+            return True
+        if block > 0:
+            self._blocked_until[key] = now + block
+        return False
 
     def clear(self) -> None:
         self._windows.clear()
+        self._blocked_until.clear()
 
 
 class _FaultDice:
@@ -283,20 +327,38 @@ class Simulator:
             ...
             assert sim.violations("get_room_stats") == 0
 
-    Everything is deterministic given ``seed``: credentials (unless ``tencent`` is
-    given), room data, request ids and the sequence of injected faults.
-    ``clock`` stamps arrivals and drives the quota windows; ``wall_clock`` (epoch
-    seconds) decides UserSig expiry. ``slow_reply`` faults sleep for real.
+    It serves three providers on one port, each with its own credentials and
+    data: Tencent Cloud Live (``rooms``), ChinaNetCenter stream push durations
+    (``domains`` x ``streams_per_domain``) and Polyv stream monitor info
+    (``channels`` live, ``offline_channels`` not). Operation names are unique
+    across providers: ``get_room_stats``, ``get_gift_count``, ``get_room_list``,
+    ``get_stream_durations`` (ChinaNetCenter) and ``get_stream_info`` (Polyv).
+
+    Everything is deterministic given ``seed``: credentials (unless given), data,
+    request ids and the sequence of injected faults. ``clock`` stamps arrivals and
+    drives the quota windows and Polyv's IP block; ``wall_clock`` (epoch seconds)
+    is the vendors' "now": UserSig expiry, ChinaNetCenter's "today", Polyv's
+    timestamp check and the ``Date`` header of Polyv's replies. ``slow_reply``
+    faults sleep for real.
+
+    ``*_quotas`` override the vendors' documented quotas per operation (``None``
+    turns one off). ``polyv_block_seconds`` is how long a source IP stays refused
+    after going over Polyv's quota. ``chinanetcenter_time_format`` picks how
+    ``startTime``/``endTime`` are written (``epoch_s``, ``epoch_ms`` or ``text``),
+    since the vendor does not document it: test a client against each.
+    ``chinanetcenter_max_domains`` is the account's domains-per-request limit.
     """
 
     __slots__ = (
         "_app",
         "_backend_of",
+        "_chinanetcenter",
         "_clock",
         "_dice",
         "_faults",
         "_host",
         "_logs",
+        "_polyv",
         "_port",
         "_runner",
         "_tencent",
@@ -316,6 +378,17 @@ class Simulator:
         clock: Callable[[], float] = time.monotonic,
         wall_clock: Callable[[], float] = time.time,
         tencent: TencentCredentials | None = None,
+        chinanetcenter: ChinaNetCenterCredentials | None = None,
+        polyv: PolyvCredentials | None = None,
+        chinanetcenter_quotas: dict[str, Quota | None] | None = None,
+        polyv_quotas: dict[str, Quota | None] | None = None,
+        polyv_block_seconds: float = DEFAULT_BLOCK_SECONDS,
+        domains: int = 3,
+        streams_per_domain: int = 4,
+        channels: int = 5,
+        offline_channels: int = 2,
+        chinanetcenter_time_format: str = "epoch_s",
+        chinanetcenter_max_domains: int = 1,
     ) -> None:
         _check_int("seed", seed, minimum=None)
         _check_int("port", port, minimum=0)
@@ -328,7 +401,26 @@ class Simulator:
             credentials=tencent,
             wall_clock=wall_clock,
         )
-        backends: list[Backend] = [self._tencent]
+        self._chinanetcenter = ChinaNetCenterBackend(
+            seed=seed,
+            quotas=chinanetcenter_quotas,
+            credentials=chinanetcenter,
+            wall_clock=wall_clock,
+            domains=domains,
+            streams_per_domain=streams_per_domain,
+            time_format=chinanetcenter_time_format,
+            max_domains=chinanetcenter_max_domains,
+        )
+        self._polyv = PolyvBackend(
+            seed=seed,
+            quotas=polyv_quotas,
+            credentials=polyv,
+            wall_clock=wall_clock,
+            channels=channels,
+            offline_channels=offline_channels,
+            block_seconds=polyv_block_seconds,
+        )
+        backends: list[Backend] = [self._tencent, self._chinanetcenter, self._polyv]
         self._backend_of = _index_operations(backends)
         self._faults = faults if faults is not None else Faults()
         _check_fault_operations(self._faults, self._backend_of)
@@ -344,7 +436,11 @@ class Simulator:
 
     def __repr__(self) -> str:
         where = self._url or "not started"
-        return f"<Simulator {where} rooms={len(self._tencent.room_ids)}>"
+        return (
+            f"<Simulator {where} rooms={len(self._tencent.room_ids)}"
+            f" domains={len(self._chinanetcenter.domains)}"
+            f" channels={len(self._polyv.channel_ids)}>"
+        )
 
     # -- lifecycle ---------------------------------------------------------------
 
@@ -407,6 +503,34 @@ class Simulator:
         """The simulated rooms' ids, in a fixed order (``room-00000``, ``room-00001``, ...)."""
         return list(self._tencent.room_ids)
 
+    @property
+    def chinanetcenter(self) -> ChinaNetCenterCredentials:
+        """The ChinaNetCenter account the simulator serves (username, API key)."""
+        return self._chinanetcenter.credentials
+
+    @property
+    def domains(self) -> dict[str, list[str]]:
+        """The ChinaNetCenter account's domains, each with its ``app/stream`` names.
+
+        In a fixed order: ``live1.example.com``, ``live2.example.com``, ...
+        """
+        return self._chinanetcenter.domains
+
+    @property
+    def polyv(self) -> PolyvCredentials:
+        """The Polyv app the simulator serves (app id, app secret)."""
+        return self._polyv.credentials
+
+    @property
+    def channel_ids(self) -> list[str]:
+        """The Polyv channels live now (numeric strings), in a fixed order."""
+        return self._polyv.channel_ids
+
+    @property
+    def offline_channel_ids(self) -> list[str]:
+        """Polyv channels that exist but are not live: asking about them is an error."""
+        return self._polyv.offline_channel_ids
+
     # -- what happened -----------------------------------------------------------
 
     def arrivals(self, operation: str) -> list[float]:
@@ -417,8 +541,8 @@ class Simulator:
         """Query parameter ``name`` of each request to ``operation``, in arrival order.
 
         ``None`` where a request did not carry it. For checks such as "every attempt
-        sent a fresh ``random``". Asking for ``usersig`` returns secrets: keep them
-        out of logs and assertion messages.
+        sent a fresh ``random``" (Tencent) or ``timestamp`` (Polyv). Asking for
+        ``usersig`` returns secrets: keep them out of logs and assertion messages.
         """
         return [query.get(name) for query in self._log(operation).queries]
 
@@ -445,10 +569,10 @@ class Simulator:
         return dict(self._log(operation).faults)
 
     def reset(self) -> None:
-        """Forget arrivals, violations, fault counts, scripts and quota windows.
+        """Forget arrivals, violations, fault counts, scripts, quota windows and blocks.
 
         The fault dice restart from ``seed``, so a test after a reset sees the same
-        faults as the first test would. Rooms and credentials do not change.
+        faults as the first test would. Data and credentials do not change.
         """
         for operation in self._logs:
             self._logs[operation] = _OperationLog()
@@ -462,14 +586,18 @@ class Simulator:
     ) -> None:
         """Answer the next ``times`` requests to ``operation`` with vendor error ``code``.
 
-        For Tencent: HTTP 200, ``ActionStatus`` FAIL, ``ErrorCode`` ``code``. Scripts
-        apply to requests that pass the quota check, before authentication, and
-        take precedence over random faults. ``message`` defaults to the vendor's
-        usual text for the code.
+        The answer is the one the vendor gives for ``code``. Tencent: HTTP 200,
+        ``ActionStatus`` FAIL, ``ErrorCode`` ``code``. ChinaNetCenter: the HTTP
+        status its error table gives (400, or 500 for ``24102500``), body ``code``
+        as a string. Polyv: HTTP status and body ``code`` both ``code``, status
+        ``fail`` from 500 up, ``error`` below. Scripts apply to requests that pass
+        the quota check, before authentication, and take precedence over random
+        faults. ``message`` defaults to the vendor's usual text for the code.
         """
         _check_int("code", code, minimum=None)
-        if code == 0:
-            raise ValueError("code 0 means success: fail_next needs an error code")
+        success = self._backend(operation).success_code
+        if code == success:
+            raise ValueError(f"code {code} means success: fail_next needs an error code")
         self._script(operation, _VendorError(code, message), times)
 
     def reply_next(
@@ -499,8 +627,8 @@ class Simulator:
     def _build_app(self, backends: Iterable[Backend]) -> web.Application:
         app = web.Application()
         for backend in backends:
-            for operation, path in backend.routes():
-                app.router.add_post(path, self._handler(operation, backend))
+            for method, path, operation in backend.routes():
+                app.router.add_route(method, path, self._handler(operation, backend))
         return app
 
     def _handler(
@@ -517,8 +645,10 @@ class Simulator:
         log.arrivals.append(now)
         log.queries.append(request.query)
         quota = backend.quotas[operation]
-        scope = (backend.quota_scope(request), operation)
-        if quota is not None and not self._windows.admit(scope, quota, now):
+        scope = (backend.provider, backend.quota_scope(operation, request))
+        if quota is not None and not self._windows.admit(
+            scope, quota, now, block=backend.block_seconds
+        ):
             log.violations += 1
             return backend.rate_limited_reply()
         scripted = log.next_script()
@@ -546,8 +676,17 @@ class Simulator:
         try:
             return self._logs[operation]
         except KeyError:
-            known = ", ".join(sorted(self._logs))
-            raise ValueError(f"unknown operation {operation!r} (known: {known})") from None
+            raise self._unknown(operation) from None
+
+    def _backend(self, operation: str) -> Backend:
+        try:
+            return self._backend_of[operation]
+        except KeyError:
+            raise self._unknown(operation) from None
+
+    def _unknown(self, operation: str) -> ValueError:
+        known = ", ".join(sorted(self._backend_of))
+        return ValueError(f"unknown operation {operation!r} (known: {known})")
 
 
 def _play(reply: _VendorError | _RawReply, backend: Backend) -> web.Response:

@@ -279,15 +279,28 @@ class TencentBackend:
     # -- the Backend protocol ----------------------------------------------------
 
     @property
+    def provider(self) -> str:
+        return "tencent"
+
+    @property
     def quotas(self) -> Mapping[str, Quota | None]:
         return self._quotas
 
-    def routes(self) -> Iterable[tuple[str, str]]:
-        return [(operation, PATH_PREFIX + operation) for operation in OPERATIONS]
+    @property
+    def block_seconds(self) -> float:
+        return 0.0
 
-    def quota_scope(self, request: web.Request) -> Hashable:
-        # The vendor counts per SDKAppID; a request naming another app counts for it.
-        return request.query.get("sdkappid", "")
+    @property
+    def success_code(self) -> int:
+        return 0
+
+    def routes(self) -> Iterable[tuple[str, str, str]]:
+        return [("POST", PATH_PREFIX + operation, operation) for operation in OPERATIONS]
+
+    def quota_scope(self, operation: str, request: web.Request) -> Hashable:
+        # The vendor counts per SDKAppID and per API; a request naming another app
+        # counts for that app.
+        return (request.query.get("sdkappid", ""), operation)
 
     def error_reply(self, code: int, message: str | None) -> web.Response:
         text = message if message is not None else _MESSAGES.get(code, "simulated failure")

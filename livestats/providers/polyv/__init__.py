@@ -1,0 +1,1 @@
+"""Polyv live: stream monitor info of channels on Tencent CDN."""

@@ -1,0 +1,285 @@
+"""``PolyvClient``: stream monitor info of Polyv live channels on Tencent CDN."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncGenerator, AsyncIterable, Iterable
+from datetime import datetime, timedelta, timezone
+from typing import Any, ClassVar, Literal
+
+import aiohttp
+from yarl import URL
+
+from livestats._core.batch import BatchResult, fan_out
+from livestats._core.client import BaseClient
+from livestats._core.clock import Clock
+from livestats._core.limiter import Limiter
+from livestats._core.quota import Quota
+from livestats._core.retry import RetryPolicy
+from livestats._core.transport import HttpRequest, HttpResponse
+from livestats._core.validate import check_base_url, check_text
+from livestats.errors import (
+    ConfigurationError,
+    CredentialsExpiredError,
+    RateLimitedError,
+    ValidationError,
+)
+from livestats.providers.polyv import wire
+from livestats.providers.polyv.models import StreamInfoSample
+from livestats.providers.polyv.quotas import DEFAULT_QUOTAS
+
+__all__ = ["PolyvClient"]
+
+GET_STREAM_INFO = "get_stream_info"
+ON_BLOCK = ("fail", "wait")
+
+#: The vendor serves the last 7 days; without ``start`` it starts 3 hours before now.
+MAX_LOOKBACK = timedelta(days=7)
+DEFAULT_WINDOW = timedelta(hours=3)
+
+
+class PolyvClient(BaseClient):
+    """A client for one Polyv app (``app_id`` and its ``app_secret``).
+
+    Polyv's quota is per **source IP** across the whole API host, all app ids
+    together, so every operation of every PolyvClient spends one limiter key,
+    ``polyv:<host>``: through the process-wide default limiter, all clients in the
+    process share it. Pass a limiter shared across processes (or machines behind
+    one IP) to share it wider; ``quotas=`` overrides it (``None`` turns pacing off).
+
+    Going over the quota makes Polyv block the IP for 5 minutes. The client then
+    stops sending for that long (every client sharing the limiter does too), and
+    ``on_block`` says what calls do meanwhile: ``"fail"`` (default) fails them at
+    once with a :class:`~livestats.RateLimitedError` whose ``until`` says when the
+    block ends; ``"wait"`` holds them until it is over, beyond ``retry.timeout``
+    (the refused call retries at once, then waits the pause out; it needs a retry
+    left). Other clients sharing the limiter see the block in the limiter only, so
+    an unpaced one of them (quota ``None``) sends into it.
+
+    Every request is dated with ``timestamp``, which Polyv accepts for 3 minutes.
+    If Polyv refuses it, the client learns the offset of its clock from the
+    answer's ``Date`` header and retries once; later calls use the offset too. The
+    header has 1 s resolution, so the offset is only good to about a second (plus
+    the network delay), well inside the 3 minutes.
+
+    ``base_url`` replaces ``https://api.polyv.net`` (simulator, proxy). ``session``
+    is an aiohttp session the client uses and never closes.
+    """
+
+    provider = wire.PROVIDER
+    default_quotas = DEFAULT_QUOTAS
+    #: How long Polyv blocks the IP after a quota breach (the vendor says 5 minutes).
+    #: A class attribute, not an argument: only a scaled-down test has reason to change it.
+    block_seconds: ClassVar[float] = wire.BLOCK_SECONDS
+
+    def __init__(
+        self,
+        app_id: str,
+        app_secret: str,
+        *,
+        base_url: str | None = None,
+        session: aiohttp.ClientSession | None = None,
+        quotas: dict[str, Quota | None] | None = None,
+        limiter: Limiter | None = None,
+        retry: RetryPolicy | None = None,
+        timeout: float = 10.0,
+        clock: Clock | None = None,
+        on_block: Literal["fail", "wait"] = "fail",
+    ) -> None:
+        self._app_id = check_text(app_id, "app_id", error=ConfigurationError)
+        self._app_secret = check_text(app_secret, "app_secret", error=ConfigurationError)
+        if on_block not in ON_BLOCK:
+            raise ConfigurationError(f"on_block must be 'fail' or 'wait', not {on_block!r}")
+        self._on_block = on_block
+        self._base_url = check_base_url(base_url) if base_url is not None else wire.BASE_URL
+        self._host = URL(self._base_url).host
+        super().__init__(
+            session=session,
+            quotas=quotas,
+            limiter=limiter,
+            retry=retry,
+            timeout=timeout,
+            clock=clock,
+            renew_credentials=self._adopt_clock_offset,
+        )
+        #: Seconds to add to the local wall clock to read Polyv's.
+        self._clock_offset = 0.0
+        #: Whether the last "invalid timestamp." answer told us Polyv's time.
+        self._offset_learned = False
+
+    def __repr__(self) -> str:
+        return (
+            f"<PolyvClient app_id={self._app_id!r} base_url={self._base_url!r} "
+            f"app_secret=[secure] on_block={self._on_block!r}>"
+        )
+
+    def quota_key(self, operation: str) -> str:
+        """``polyv:<host>`` for every operation and app id: the quota is the source IP's."""
+        return f"{self.provider}:{self._host}"
+
+    # -- operations ------------------------------------------------------------------
+
+    async def get_stream_info(
+        self,
+        channel_id: str,
+        *,
+        start: datetime | None = None,
+        end: datetime | None = None,
+    ) -> list[StreamInfoSample]:
+        """Push-stream samples of one live channel on Tencent CDN, oldest window 7 days back.
+
+        ``channel_id`` is a string (the vendor's type; an int is refused rather than
+        guessed at). ``start`` and ``end`` are aware datetimes; either may be left
+        out, and the vendor then uses 3 hours before now and now. Raises
+        :class:`ChannelNotLiveError` for a channel that is not live on Tencent CDN.
+        """
+        channel_id = check_text(channel_id, "channel_id")
+        fields = {"channelId": channel_id, **self._window(start, end)}
+        data = await self._call(GET_STREAM_INFO, fields)
+        return [self._sample(item, channel_id) for item in data]
+
+    def get_stream_info_many(
+        self,
+        channel_ids: Iterable[str] | AsyncIterable[str],
+        *,
+        start: datetime | None = None,
+        end: datetime | None = None,
+        concurrency: int | None = None,
+    ) -> AsyncGenerator[BatchResult[str, list[StreamInfoSample]], None]:
+        """Stream info of many channels, one :class:`~livestats.BatchResult` per id, as they finish.
+
+        ``channel_ids`` is read lazily; a bad id or a channel that is not live comes
+        back as a result carrying its error, and the batch goes on. A bad window is
+        the whole batch's: it raises ValidationError here, before anything runs
+        (each call checks it again against the time it is sent).
+        """
+        self._window(start, end)
+
+        async def one(channel_id: str) -> list[StreamInfoSample]:
+            return await self.get_stream_info(channel_id, start=start, end=end)
+
+        return fan_out(
+            channel_ids, one, concurrency=self._concurrency(GET_STREAM_INFO, concurrency)
+        )
+
+    # -- input -------------------------------------------------------------------------
+
+    def _window(self, start: datetime | None, end: datetime | None) -> dict[str, str]:
+        """The ``startTime``/``endTime`` to send, after checking the window the vendor will use.
+
+        "Now" is the local clock, uncorrected: the frame the caller's datetimes were
+        most likely made in. Polyv judges "the last 7 days" by its own clock, so a
+        start right at the edge on a skewed machine may still be refused there.
+        """
+        now = datetime.fromtimestamp(self._clock.wall(), tz=timezone.utc)
+        first = _check_aware(start, "start")
+        last = _check_aware(end, "end")
+        _check_window(
+            first if first is not None else now - DEFAULT_WINDOW,
+            last if last is not None else now,
+            now,
+            start_given=first is not None,
+        )
+        return {
+            name: str(wire.epoch_ms(moment))
+            for name, moment in (("startTime", first), ("endTime", last))
+            if moment is not None
+        }
+
+    # -- the call path -----------------------------------------------------------------
+
+    async def _call(self, operation: str, fields: dict[str, str]) -> list[Any]:
+        def sign() -> HttpRequest:
+            return wire.signed_request(
+                self._base_url,
+                wire.STREAM_INFO_PATH,
+                fields,
+                app_id=self._app_id,
+                app_secret=self._app_secret,
+                timestamp_ms=self._timestamp_ms(),
+            )
+
+        def decode(response: HttpResponse) -> list[Any]:
+            try:
+                return wire.open_envelope(response, operation)
+            except CredentialsExpiredError:
+                self._learn_clock_offset(response)
+                raise
+            except RateLimitedError as err:
+                self._start_block(err)
+                raise
+
+        return await self._run(
+            operation, sign=sign, decode=decode, wait_if_paused=self._on_block == "wait"
+        )
+
+    def _sample(self, item: Any, channel_id: str) -> StreamInfoSample:
+        if isinstance(item, dict):
+            item = {**item, "channelId": channel_id}
+        return self._structure(wire.CONVERTER, item, StreamInfoSample, GET_STREAM_INFO)
+
+    # -- clock skew --------------------------------------------------------------------
+
+    def _timestamp_ms(self) -> int:
+        return round((self._clock.wall() + self._clock_offset) * 1000)
+
+    def _learn_clock_offset(self, response: HttpResponse) -> None:
+        """Keep Polyv's ``Date`` minus the local clock at receipt, if the answer has one."""
+        polyv_now = wire.server_time(response)
+        self._offset_learned = polyv_now is not None
+        if polyv_now is not None:
+            self._clock_offset = polyv_now - self._clock.wall()
+
+    def _adopt_clock_offset(self) -> bool:
+        """The engine's renewal hook: retry once if the refused answer said what time it is.
+
+        The engine calls it right after the failed ``decode``, with no await in
+        between, so the flag it reads is that answer's. Without a usable ``Date``
+        header it says no, and the CredentialsExpiredError reaches the caller.
+        """
+        learned, self._offset_learned = self._offset_learned, False
+        return learned
+
+    # -- the IP block --------------------------------------------------------------------
+
+    def _start_block(self, err: RateLimitedError) -> None:
+        """Stop sending for the block, and date the error with its end.
+
+        The engine pauses the quota key for ``retry_after`` (every client sharing
+        the limiter stops) and this client pauses itself, so an unpaced client
+        (quota ``None``) stops too. In "fail" mode the error is final and every
+        call meeting either pause fails at once with the block's end; in "wait"
+        mode the call retries and waits the pause out.
+        """
+        seconds = self.block_seconds
+        err.retry_after = seconds
+        err.until = datetime.fromtimestamp(self._clock.wall() + seconds, tz=timezone.utc)
+        err.retryable = self._on_block == "wait"
+        self._engine.pause(seconds)
+
+
+def _check_aware(moment: object, name: str) -> datetime | None:
+    if moment is None:
+        return None
+    if not isinstance(moment, datetime):
+        raise ValidationError(f"{name} must be a datetime, not {type(moment).__name__}")
+    if moment.utcoffset() is None:
+        raise ValidationError(
+            f"{name} must be an aware datetime (give it a tzinfo, e.g. timezone.utc): "
+            "a naive one could mean any zone"
+        )
+    return moment
+
+
+def _check_window(start: datetime, end: datetime, now: datetime, *, start_given: bool) -> None:
+    """The vendor's rules for the window it will use (defaults filled in), checked here.
+
+    "At most 7 days long" needs no check of its own: a window that starts within
+    the last 7 days and does not end in the future is never longer.
+    """
+    if start > end:
+        which = "start" if start_given else "the vendor's default start (3 hours before now)"
+        raise ValidationError(f"{which} {start.isoformat()} is after end {end.isoformat()}")
+    if start < now - MAX_LOOKBACK:
+        raise ValidationError("start must be within the last 7 days (the vendor keeps no more)")
+    if end > now:
+        raise ValidationError(f"end {end.isoformat()} is in the future")

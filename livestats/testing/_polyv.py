@@ -1,0 +1,350 @@
+"""The Polyv half of the simulator: Tencent-CDN stream monitor info.
+
+It answers ``GET /live/v3/channel/monitor/list-tencent-stream-info`` the way
+``shared/docs/providers.md`` and the vendor page
+(``shared/vendor-docs/polyv-tencent-stream-info.txt``) describe it. After the
+pipeline's quota check, scripts and faults, a request is checked in this order:
+
+1. ``appId`` is the simulated app and ``sign`` verifies (``invalid signature.``);
+2. ``timestamp`` is 13 digits and within 3 minutes of ``wall_clock``, either way
+   (``invalid timestamp.``);
+3. ``channelId`` is present;
+4. the window: ``startTime``/``endTime`` are 13-digit epoch milliseconds
+   (default: the last 3 hours), start not after end, at most 7 days long, and not
+   starting more than 7 days ago;
+5. the channel exists and is live (``channel status not live``).
+
+Every reply carries a ``Date`` header from ``wall_clock``, so a client can measure
+its clock offset from it, as it must to keep its ``timestamp`` valid.
+
+Where the vendor is silent, **the simulator's choice; the vendor's behaviour is
+unconfirmed**:
+
+- the HTTP status of an error is the number in its body's ``code`` (400, 403, 500);
+- over the quota: HTTP 403 with code 403 and the vendor's text
+  ``qps exceeds number of calls``; the IP block that follows lives in the pipeline;
+- the texts for a missing ``channelId`` and for a bad window (all code 400);
+- ``sign`` must be the uppercase hex digest, as documented ("32位大写");
+- an ``endTime`` in the future is allowed; samples stop at ``wall_clock``;
+- ``fail_next(..., 400)`` defaults to ``invalid signature.``, the vendor's own
+  example of a 400.
+
+Data: every live channel pushes all the time, with one sample every 5 minutes
+(a few seconds after each 5-minute mark), a pure function of ``(seed, channel,
+sample time)``. Numbers are strings, as the vendor really sends them, although
+its page documents integers; ``time`` is Beijing time with milliseconds and
+``timestamp`` is ``null``, as in the vendor's example.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import string
+from collections.abc import Callable, Hashable, Iterable, Mapping
+from datetime import datetime, timedelta, timezone
+from email.utils import formatdate
+from typing import Any
+
+import attrs
+from aiohttp import web
+
+from livestats._core.quota import Quota, resolve_quotas
+from livestats.providers.polyv.quotas import DEFAULT_QUOTAS
+
+__all__ = ["PolyvBackend", "PolyvCredentials"]
+
+PATH = "/live/v3/channel/monitor/list-tencent-stream-info"
+OPERATION = "get_stream_info"
+
+# Polyv's official Java SDK docs (docs/live/limit.md): going over the quota (1500
+# calls per 10 s per source IP, whole host, in the provider's table) blocks the IP
+# for 5 minutes.
+DEFAULT_BLOCK_SECONDS = 300.0
+
+BAD_REQUEST = 400
+RATE_LIMITED = 403  # unconfirmed
+INTERNAL_ERROR = 500
+
+INVALID_SIGNATURE = "invalid signature."
+INVALID_TIMESTAMP = "invalid timestamp."
+NOT_LIVE = "channel status not live"
+_MESSAGES = {
+    BAD_REQUEST: INVALID_SIGNATURE,
+    RATE_LIMITED: "qps exceeds number of calls",
+    INTERNAL_ERROR: "internal error",
+}
+
+_TIMESTAMP_TOLERANCE_MS = 180_000
+_DEFAULT_WINDOW_MS = 3 * 3_600_000
+_MAX_WINDOW_MS = 7 * 86_400_000
+_SAMPLE_EVERY_MS = 300_000
+_SAMPLE_LAG_MS = 10_000  # a sample lands up to 10 s after its 5-minute mark
+_BEIJING = timezone(timedelta(hours=8))
+# The vendor example's value; it looks like the application part of a push URL.
+_STREAM_URL = "recordf"
+_ALPHABET = string.ascii_lowercase + string.digits
+
+
+def _sign(params: Mapping[str, str | None], secret: str) -> str:
+    """Polyv's request signature, as ``shared/docs/providers.md`` gives it.
+
+    Drop ``sign`` and every parameter whose value is null or blank, sort the rest
+    by key, concatenate ``key1value1key2value2...`` with raw (not URL-encoded)
+    values, put the app secret at both ends, and take the MD5 of the UTF-8 bytes as
+    uppercase hex. The provider package keeps its own copy; both are checked
+    against the vendor's known answer.
+    """
+    kept = sorted(
+        (key, value)
+        for key, value in params.items()
+        if key != "sign" and value is not None and value.strip()
+    )
+    text = secret + "".join(key + value for key, value in kept) + secret
+    return hashlib.md5(text.encode()).hexdigest().upper()
+
+
+def _draw(seed: int, *parts: object) -> int:
+    """A 64-bit number that depends only on ``seed`` and ``parts`` (as in ``_tencent``)."""
+    text = "\x1f".join(str(part) for part in (seed, "polyv", *parts))
+    return int.from_bytes(hashlib.blake2b(text.encode(), digest_size=8).digest(), "big")
+
+
+def _token(seed: int, name: str, length: int) -> str:
+    digest = hashlib.blake2b(f"{seed}\x1fpolyv\x1f{name}".encode(), digest_size=length).digest()
+    return "".join(_ALPHABET[byte % len(_ALPHABET)] for byte in digest)
+
+
+def _non_empty_str(instance: object, attribute: attrs.Attribute[str], value: object) -> None:
+    if not isinstance(value, str) or not value.strip():
+        raise ValueError(f"PolyvCredentials.{attribute.name} must be a non-empty str")
+
+
+@attrs.frozen(kw_only=True)
+class PolyvCredentials:
+    """The simulated Polyv account: its app id and app secret."""
+
+    app_id: str = attrs.field(validator=_non_empty_str)
+    app_secret: str = attrs.field(repr=False, validator=_non_empty_str)
+
+    @classmethod
+    def from_seed(cls, seed: int) -> PolyvCredentials:
+        """Fixed credentials for ``seed``: a 10-character app id, a 32-character secret."""
+        return cls(app_id=_token(seed, "app_id", 10), app_secret=_token(seed, "app_secret", 32))
+
+
+class _Refused(Exception):
+    """Stops a request early with a Polyv error."""
+
+    def __init__(self, message: str, code: int = BAD_REQUEST) -> None:
+        super().__init__(code, message)
+        self.code = code
+        self.message = message
+
+
+def _is_millis(value: str) -> bool:
+    return len(value) == 13 and value.isascii() and value.isdigit()
+
+
+def _is_blank(value: str | None) -> bool:
+    return value is None or not value.strip()
+
+
+def _window(params: Mapping[str, str | None], now_ms: int) -> tuple[int, int]:
+    """``(start, end)`` epoch milliseconds, checked against the 7-day rules."""
+    bounds = []
+    for name, default in (("startTime", now_ms - _DEFAULT_WINDOW_MS), ("endTime", now_ms)):
+        value = params.get(name)
+        if value is None or _is_blank(value):
+            bounds.append(default)
+        elif _is_millis(value):
+            bounds.append(int(value))
+        else:
+            raise _Refused(f"{name} must be a 13-digit epoch in milliseconds")
+    start, end = bounds
+    if start > end:
+        raise _Refused("startTime must not be after endTime")
+    if end - start > _MAX_WINDOW_MS:
+        raise _Refused("the period between startTime and endTime must not exceed 7 days")
+    if start < now_ms - _MAX_WINDOW_MS:
+        raise _Refused("only the last 7 days can be queried")
+    return start, end
+
+
+def _beijing_time(epoch_ms: int) -> str:
+    moment = datetime.fromtimestamp(epoch_ms // 1000, _BEIJING)
+    return f"{moment:%Y-%m-%d %H:%M:%S}.{epoch_ms % 1000:03d}"
+
+
+class PolyvBackend:
+    """Serves stream monitor info for one simulated Polyv app (see the module docstring)."""
+
+    __slots__ = (
+        "_block_seconds",
+        "_channels",
+        "_credentials",
+        "_offline",
+        "_quotas",
+        "_seed",
+        "_wall_clock",
+    )
+
+    def __init__(
+        self,
+        *,
+        seed: int,
+        quotas: dict[str, Quota | None] | None,
+        credentials: PolyvCredentials | None,
+        wall_clock: Callable[[], float],
+        channels: int,
+        offline_channels: int,
+        block_seconds: float,
+    ) -> None:
+        for name, value in (("channels", channels), ("offline_channels", offline_channels)):
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                raise ValueError(f"{name} must be a non-negative int, not {value!r}")
+        if (
+            isinstance(block_seconds, bool)
+            or not isinstance(block_seconds, (int, float))
+            or not 0 <= block_seconds < float("inf")
+        ):
+            raise ValueError(
+                f"polyv_block_seconds must be a non-negative number of seconds, "
+                f"not {block_seconds!r}"
+            )
+        if credentials is not None and not isinstance(credentials, PolyvCredentials):
+            raise TypeError("polyv must be a livestats.testing.PolyvCredentials")
+        self._seed = seed
+        self._credentials = credentials or PolyvCredentials.from_seed(seed)
+        # The provider's table, for the operations served here (it may list more).
+        served = {OPERATION: DEFAULT_QUOTAS[OPERATION]}
+        self._quotas = resolve_quotas(served, quotas, provider="polyv")
+        self._wall_clock = wall_clock
+        self._block_seconds = float(block_seconds)
+        ids = self._channel_ids(channels + offline_channels)
+        self._channels = ids[:channels]
+        self._offline = ids[channels:]
+
+    def _channel_ids(self, count: int) -> list[str]:
+        """``count`` distinct 7-digit channel ids, fixed for the seed."""
+        ids: dict[str, None] = {}
+        attempt = 0
+        while len(ids) < count:
+            ids[str(1_000_000 + _draw(self._seed, "channel", attempt) % 9_000_000)] = None
+            attempt += 1
+        return list(ids)
+
+    @property
+    def credentials(self) -> PolyvCredentials:
+        return self._credentials
+
+    @property
+    def channel_ids(self) -> list[str]:
+        return list(self._channels)
+
+    @property
+    def offline_channel_ids(self) -> list[str]:
+        return list(self._offline)
+
+    # -- the Backend protocol ----------------------------------------------------
+
+    @property
+    def provider(self) -> str:
+        return "polyv"
+
+    @property
+    def quotas(self) -> Mapping[str, Quota | None]:
+        return self._quotas
+
+    @property
+    def block_seconds(self) -> float:
+        return self._block_seconds
+
+    @property
+    def success_code(self) -> int:
+        return 200
+
+    def routes(self) -> Iterable[tuple[str, str, str]]:
+        return [("GET", PATH, OPERATION)]
+
+    def quota_scope(self, operation: str, request: web.Request) -> Hashable:
+        # Per source IP for the whole host: neither the operation nor the appId counts.
+        return request.remote or ""
+
+    def error_reply(self, code: int, message: str | None) -> web.Response:
+        text = message if message is not None else _MESSAGES.get(code, "simulated failure")
+        status = code if 100 <= code <= 599 else BAD_REQUEST
+        return self._reply(status, code, "fail" if code >= 500 else "error", text, "")
+
+    def rate_limited_reply(self) -> web.Response:
+        return self.error_reply(RATE_LIMITED, None)
+
+    def internal_error_reply(self) -> web.Response:
+        return self.error_reply(INTERNAL_ERROR, None)
+
+    async def answer(self, operation: str, request: web.Request) -> web.Response:
+        now_ms = int(self._wall_clock() * 1000)
+        # The first value of each parameter: the one the vendor's servlet would read.
+        params: dict[str, str | None] = {key: request.query.get(key) for key in request.query}
+        try:
+            self._verify_sign(params)
+            self._check_timestamp(params.get("timestamp"), now_ms)
+            channel = params.get("channelId")
+            if channel is None or _is_blank(channel):
+                raise _Refused("channelId is required")
+            start, end = _window(params, now_ms)
+            if channel not in self._channels:
+                raise _Refused(NOT_LIVE)
+        except _Refused as refused:
+            return self.error_reply(refused.code, refused.message)
+        data = self._samples(channel, start, min(end, now_ms))
+        return self._reply(200, 200, "success", "", data)
+
+    # -- checks ------------------------------------------------------------------
+
+    def _verify_sign(self, params: Mapping[str, str | None]) -> None:
+        app_id, sign = params.get("appId"), params.get("sign")
+        expected = _sign(params, self._credentials.app_secret)
+        # Nothing about the expected sign goes into the answer: it would let a caller
+        # without the secret make a valid request.
+        app_ok = app_id == self._credentials.app_id
+        if not (
+            app_ok and sign is not None and hmac.compare_digest(sign.encode(), expected.encode())
+        ):
+            raise _Refused(INVALID_SIGNATURE)
+
+    def _check_timestamp(self, timestamp: str | None, now_ms: int) -> None:
+        if (
+            timestamp is None
+            or not _is_millis(timestamp)
+            or abs(int(timestamp) - now_ms) > _TIMESTAMP_TOLERANCE_MS
+        ):
+            raise _Refused(INVALID_TIMESTAMP)
+
+    # -- the answer --------------------------------------------------------------
+
+    def _samples(self, channel: str, start_ms: int, end_ms: int) -> list[dict[str, Any]]:
+        marks = range(start_ms // _SAMPLE_EVERY_MS, end_ms // _SAMPLE_EVERY_MS + 1)
+        samples = (self._sample(channel, mark) for mark in marks)
+        return [sample for at, sample in samples if start_ms <= at <= end_ms]
+
+    def _sample(self, channel: str, mark: int) -> tuple[int, dict[str, Any]]:
+        """The sample taken just after 5-minute mark ``mark``, and when (epoch ms)."""
+
+        def draw(name: str, bound: int) -> int:
+            return _draw(self._seed, channel, mark, name) % bound
+
+        at = mark * _SAMPLE_EVERY_MS + draw("lag", _SAMPLE_LAG_MS)
+        return at, {
+            "streamUrl": _STREAM_URL,
+            "bitRate": str(500_000 + draw("bitrate", 3_500_000)),
+            "audioFrameRate": str(40 + draw("audio", 11)),
+            "videoFrameRate": str(10 + draw("video", 21)),
+            "time": _beijing_time(at),
+            "timestamp": None,
+        }
+
+    def _reply(self, status: int, code: int, state: str, message: str, data: Any) -> web.Response:
+        doc = {"code": code, "status": state, "message": message, "data": data}
+        headers = {"Date": formatdate(self._wall_clock(), usegmt=True)}
+        return web.json_response(doc, status=status, headers=headers)
