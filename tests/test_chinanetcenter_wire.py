@@ -190,12 +190,16 @@ def test_too_many_domains_is_not_mistaken_for_rate_limiting() -> None:
         (200, "[1]", ResponseDecodingError),
         (200, '{"message": "ok"}', ResponseDecodingError),
         (502, "<html><title>502</title></html>", ProviderError),
+        (200, "<html><title>Service busy</title></html>", ProviderError),
         (429, "slow down", RateLimitedError),
     ],
 )
 def test_unreadable_answers(status: int, body: str, kind: type[Exception]) -> None:
-    with pytest.raises(kind):
+    with pytest.raises(kind) as info:
         wire.open_answer(_response(status, body))
+    assert type(info.value) is kind
+    # Gateway pages and 429s are worth another try; an unreadable API answer is not.
+    assert info.value.retryable is (kind is not ResponseDecodingError)  # type: ignore[attr-defined]
 
 
 # -- planning and merging --------------------------------------------------------------

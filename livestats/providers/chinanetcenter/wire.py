@@ -22,6 +22,7 @@ from typing import Any
 
 import attrs
 
+from livestats._core.answers import not_json
 from livestats._core.convert import make_converter, wire
 from livestats._core.transport import HttpRequest, HttpResponse
 from livestats.errors import (
@@ -180,7 +181,9 @@ def open_answer(response: HttpResponse) -> dict[str, Any]:
     try:
         doc = json.loads(response.body)
     except ValueError:
-        doc = None
+        if response.status == 429:
+            raise error_for(response.status, None, None, context) from None
+        raise not_json(response, context) from None
     if not isinstance(doc, dict):
         raise _unreadable(response, context)
     code = doc.get("code")

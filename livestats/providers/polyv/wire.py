@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
 from collections.abc import Mapping
 from datetime import datetime, timedelta, timezone
 from email.utils import parsedate_to_datetime
@@ -21,6 +20,7 @@ from typing import Any
 
 import cattrs
 
+from livestats._core.answers import not_json
 from livestats._core.convert import make_converter
 from livestats._core.transport import HttpRequest, HttpResponse
 from livestats.errors import (
@@ -225,24 +225,12 @@ def _error_for_code(
     )
 
 
-_TITLE = re.compile(rb"<title>\s*(.*?)\s*</title>", re.IGNORECASE | re.DOTALL)
-
-
 def _not_json(response: HttpResponse, context: dict[str, Any]) -> LiveStatsError:
     head = response.body[:2048]
     if b"qps exceeds" in head.lower():
         # How the block is sent is unconfirmed: a plain-text answer is taken at its word.
         return _blocked({"vendor_message": head.decode("utf-8", "replace").strip(), **context})
-    looks_html = response.content_type == "text/html" or head.lstrip()[:1] == b"<"
-    if response.status >= 500 or looks_html:
-        # A gateway or proxy answered instead of the API: transient by experience.
-        match = _TITLE.search(head)
-        title = match.group(1).decode("utf-8", "replace")[:200] if match else None
-        what = "an HTML error page" if looks_html else "a non-JSON answer"
-        return ProviderError(
-            f"HTTP {response.status}: {what}", vendor_message=title, retryable=True, **context
-        )
-    return ResponseDecodingError("the answer is not JSON", **context)
+    return not_json(response, context)
 
 
 def _off_envelope(response: HttpResponse, problem: str, context: dict[str, Any]) -> LiveStatsError:

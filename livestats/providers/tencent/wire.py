@@ -11,13 +11,13 @@ from __future__ import annotations
 
 import json
 import random
-import re
 from collections.abc import Callable
 from datetime import datetime, timezone
 from typing import Any
 
 import cattrs
 
+from livestats._core.answers import not_json
 from livestats._core.convert import make_converter
 from livestats._core.transport import HttpRequest, HttpResponse
 from livestats.errors import (
@@ -120,7 +120,7 @@ def open_envelope(response: HttpResponse, operation: str) -> tuple[dict[str, Any
     try:
         doc = json.loads(response.body)
     except ValueError:
-        raise _not_json(response, context) from None
+        raise not_json(response, context) from None
     if not isinstance(doc, dict):
         raise ResponseDecodingError("the answer is not a JSON object", **context)
     request_id = doc.get("RequestId") if isinstance(doc.get("RequestId"), str) else None
@@ -162,19 +162,3 @@ def error_for_code(code: int, info: str | None, **context: Any) -> LiveStatsErro
     return ProviderError(
         message, vendor_code=code, vendor_message=info, retryable=code in _TRANSIENT, **context
     )
-
-
-_TITLE = re.compile(rb"<title>\s*(.*?)\s*</title>", re.IGNORECASE | re.DOTALL)
-
-
-def _not_json(response: HttpResponse, context: dict[str, Any]) -> LiveStatsError:
-    looks_html = response.content_type == "text/html" or response.body.lstrip()[:1] == b"<"
-    if response.status >= 500 or looks_html:
-        # A gateway or proxy answered instead of the API: transient by experience.
-        match = _TITLE.search(response.body[:2048])
-        title = match.group(1).decode("utf-8", "replace")[:200] if match else None
-        what = "an HTML error page" if looks_html else "a non-JSON answer"
-        return ProviderError(
-            f"HTTP {response.status}: {what}", vendor_message=title, retryable=True, **context
-        )
-    return ResponseDecodingError("the answer is not JSON", **context)
