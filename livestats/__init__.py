@@ -10,6 +10,7 @@ from livestats._core.batch import BatchResult
 from livestats._core.clock import Clock
 from livestats._core.limiter import Limiter, LocalLimiter, Permit, shared_limiter
 from livestats._core.quota import Quota
+from livestats._core.redis_limiter import RedisLimiter
 from livestats._core.retry import RetryPolicy
 from livestats.errors import (
     AuthenticationError,
@@ -17,6 +18,7 @@ from livestats.errors import (
     ClientClosedError,
     ConfigurationError,
     CredentialsExpiredError,
+    LimiterUnavailableError,
     LiveStatsError,
     NotFoundError,
     ProviderError,
@@ -45,6 +47,7 @@ __all__ = [
     "CredentialsExpiredError",
     "GiftCount",
     "Limiter",
+    "LimiterUnavailableError",
     "LiveStatsError",
     "LocalLimiter",
     "NotFoundError",
@@ -54,6 +57,7 @@ __all__ = [
     "PushSession",
     "Quota",
     "RateLimitedError",
+    "RedisLimiter",
     "ResponseDecodingError",
     "RetryPolicy",
     "RoomStats",

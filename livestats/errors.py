@@ -6,6 +6,7 @@
     ├── ValidationError (ValueError)  bad input, raised before anything is sent
     │   └── ConfigurationError        bad client settings (credentials, ids, region)
     ├── ClientClosedError (RuntimeError)  the client was used after close()
+    ├── LimiterUnavailableError       a shared limiter's store (Redis) failed
     ├── TransportError                no answer: connection refused or reset, timeout
     ├── ResponseDecodingError         an answer that is not what the vendor documents
     └── ProviderError                 the provider answered with an error
@@ -34,6 +35,7 @@ __all__ = [
     "ClientClosedError",
     "ConfigurationError",
     "CredentialsExpiredError",
+    "LimiterUnavailableError",
     "LiveStatsError",
     "NotFoundError",
     "ProviderError",
@@ -120,6 +122,15 @@ class ConfigurationError(ValidationError):
 
 class ClientClosedError(LiveStatsError, RuntimeError):
     """The client was used after :meth:`close` (or after its ``async with`` block)."""
+
+
+class LimiterUnavailableError(LiveStatsError):
+    """A shared limiter could not reach its store (Redis), so no slot could be granted.
+
+    Raised rather than sending unpaced: a quota shared by several processes cannot
+    be kept without the store. ``RedisLimiter(fallback="local")`` paces with an
+    in-process limiter instead.
+    """
 
 
 class TransportError(LiveStatsError):

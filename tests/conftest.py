@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import shutil
 import time
-from collections.abc import AsyncIterable, AsyncIterator, Callable
+from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterator
 from typing import Any, TypeVar
 
 import pytest
 
 from livestats import Clock, LocalLimiter, RetryPolicy, TencentClient
-from livestats.testing import Simulator
+from livestats.testing import Simulator, redis_server
 
 MakeClient = Callable[..., TencentClient]
 T = TypeVar("T")
@@ -80,3 +81,17 @@ def client_tasks() -> set[asyncio.Task[Any]]:
         for task in asyncio.all_tasks()
         if "RequestHandler" not in getattr(task.get_coro(), "__qualname__", "")
     }
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> Iterator[str]:
+    """A real redis-server of the suite's own, on a free loopback port, for the whole run.
+
+    scripts/bootstrap installs redis-server where it is missing; without it the
+    Redis tests fail (they are never skipped: a quota shared across processes is a
+    promise, and its tests must run).
+    """
+    if shutil.which("redis-server") is None:
+        pytest.fail("redis-server is not installed: run scripts/bootstrap")
+    with redis_server() as url:
+        yield url

@@ -266,8 +266,10 @@ def test_repr_shows_the_app_and_hides_the_secret() -> None:
 def test_every_app_and_operation_shares_the_hosts_quota_key() -> None:
     one = PolyvClient("app-one", "s1")
     other = PolyvClient("app-two", "s2", base_url="https://api.polyv.net/")
-    assert one.quota_key(OP) == other.quota_key(OP) == "polyv:api.polyv.net"
+    assert one.quota_key(OP) == other.quota_key(OP) == "polyv:default:api.polyv.net"
     assert one.quotas == {OP: Quota(1500, 10.0)}
+    elsewhere = PolyvClient("app-one", "s1", source_ip="203.0.113.7")
+    assert elsewhere.quota_key(OP) == "polyv:203.0.113.7:api.polyv.net"
 
 
 async def test_two_apps_on_one_host_together_stay_within_the_quota() -> None:

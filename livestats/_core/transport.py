@@ -15,6 +15,7 @@ import aiohttp
 import attrs
 from yarl import URL
 
+from livestats._core.loops import close_at_loop_shutdown
 from livestats.errors import ClientClosedError, TransportError
 
 __all__ = ["HttpRequest", "HttpResponse", "Transport"]
@@ -122,7 +123,7 @@ class Transport:
         if self._session is None:
             self._session = aiohttp.ClientSession(timeout=self._timeout)
             self._session_loop = loop
-            self._loop_guard = _close_at_loop_shutdown(self._session)
+            self._loop_guard = close_at_loop_shutdown(self._session.close)
             await self._loop_guard.__anext__()
         return self._session
 
@@ -191,14 +192,6 @@ class Transport:
             provider=self._provider,
             operation=operation,
         )
-
-
-async def _close_at_loop_shutdown(session: aiohttp.ClientSession) -> AsyncGenerator[None, None]:
-    """Suspended for the session's life; closes it if its loop shuts down first."""
-    try:
-        yield
-    finally:
-        await session.close()
 
 
 def _redact(text: str, request: HttpRequest) -> str:

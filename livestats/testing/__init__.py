@@ -18,6 +18,7 @@ plugin this package registers) gives each test a fresh, started simulator.
 from livestats.testing._chinanetcenter import ChinaNetCenterCredentials
 from livestats.testing._measure import PacingReport, pacing_report
 from livestats.testing._polyv import PolyvCredentials
+from livestats.testing._redis import redis_server
 from livestats.testing._simulator import Faults, Simulator, max_in_window
 from livestats.testing._tencent import TencentCredentials
 
@@ -30,4 +31,5 @@ __all__ = [
     "TencentCredentials",
     "max_in_window",
     "pacing_report",
+    "redis_server",
 ]

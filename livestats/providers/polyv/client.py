@@ -42,9 +42,13 @@ class PolyvClient(BaseClient):
 
     Polyv's quota is per **source IP** across the whole API host, all app ids
     together, so every operation of every PolyvClient spends one limiter key,
-    ``polyv:<host>``: through the process-wide default limiter, all clients in the
-    process share it. Pass a limiter shared across processes (or machines behind
-    one IP) to share it wider; ``quotas=`` overrides it (``None`` turns pacing off).
+    ``polyv:<source_ip>:<host>``: through the process-wide default limiter, all
+    clients in the process share it. Pass a limiter shared across processes (a
+    :class:`~livestats.RedisLimiter`) to share it wider. ``source_ip`` names the IP
+    the requests leave from: processes that share a Redis but reach Polyv from
+    different IPs give each IP its own name; the default, ``"default"``, puts them
+    all on one quota, the safe side. ``quotas=`` overrides the quota (``None``
+    turns pacing off).
 
     Going over the quota makes Polyv block the IP for 5 minutes. The client then
     stops sending for that long (every client sharing the limiter does too), and
@@ -84,12 +88,14 @@ class PolyvClient(BaseClient):
         timeout: float = 10.0,
         clock: Clock | None = None,
         on_block: Literal["fail", "wait"] = "fail",
+        source_ip: str = "default",
     ) -> None:
         self._app_id = check_text(app_id, "app_id", error=ConfigurationError)
         self._app_secret = check_text(app_secret, "app_secret", error=ConfigurationError)
         if on_block not in ON_BLOCK:
             raise ConfigurationError(f"on_block must be 'fail' or 'wait', not {on_block!r}")
         self._on_block = on_block
+        self._source_ip = check_text(source_ip, "source_ip", error=ConfigurationError)
         self._base_url = check_base_url(base_url) if base_url is not None else wire.BASE_URL
         self._host = URL(self._base_url).host
         super().__init__(
@@ -113,8 +119,8 @@ class PolyvClient(BaseClient):
         )
 
     def quota_key(self, operation: str) -> str:
-        """``polyv:<host>`` for every operation and app id: the quota is the source IP's."""
-        return f"{self.provider}:{self._host}"
+        """``polyv:<source_ip>:<host>`` for every operation and app id: the IP's quota."""
+        return f"{self.provider}:{self._source_ip}:{self._host}"
 
     # -- operations ------------------------------------------------------------------
 
