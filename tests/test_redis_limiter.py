@@ -14,7 +14,9 @@ import pytest
 from redis.asyncio import Redis
 
 from livestats import (
+    ChinaNetCenterClient,
     LimiterUnavailableError,
+    PolyvClient,
     Quota,
     RedisLimiter,
     TencentClient,
@@ -198,6 +200,46 @@ async def test_every_client_can_use_it(redis_url: str, sim: Simulator) -> None:
         assert all(r.ok for r in results)
         assert sim.max_in_window("get_room_stats", 0.2) <= 10
         assert sim.violations("get_room_stats") == 0
+
+
+async def test_chinanetcenter_and_polyv_clients_use_it_too(redis_url: str, redis: Redis) -> None:
+    cnc_quota, polyv_quota = Quota(2, 0.3), Quota(3, 0.3)
+    prefix = secrets.token_hex(4)
+    async with (
+        Simulator(
+            domains=4,
+            chinanetcenter_quotas={"get_stream_durations": cnc_quota},
+            polyv_quotas={"get_stream_info": polyv_quota},
+        ) as sim,
+        RedisLimiter(redis_url, key_prefix=prefix) as limiter,
+    ):
+        cnc = ChinaNetCenterClient(
+            sim.chinanetcenter.username, sim.chinanetcenter.api_key, base_url=sim.url,
+            limiter=limiter, quotas={"get_stream_durations": cnc_quota},
+        )  # fmt: skip
+        polyv = PolyvClient(
+            sim.polyv.app_id, sim.polyv.app_secret, base_url=sim.url,
+            limiter=limiter, quotas={"get_stream_info": polyv_quota},
+        )  # fmt: skip
+        async with cnc, polyv:
+            durations, samples = await asyncio.gather(
+                cnc.get_stream_durations(sim.domains),
+                collect(polyv.get_stream_info_many(sim.channel_ids * 2)),
+            )
+        assert len(durations) == sum(len(s) for s in sim.domains.values())
+        assert all(r.ok for r in samples)
+        for operation, quota in (
+            ("get_stream_durations", cnc_quota),
+            ("get_stream_info", polyv_quota),
+        ):
+            assert sim.violations(operation) == 0
+            assert sim.max_in_window(operation) <= quota.limit
+    keys = {
+        key.decode() if isinstance(key, bytes) else key for key in await redis.keys(f"{prefix}:*")
+    }
+    username = sim.chinanetcenter.username
+    assert f"{prefix}:{{chinanetcenter:{username}:get_stream_durations}}:slots" in keys
+    assert f"{prefix}:{{polyv:default:127.0.0.1}}:slots" in keys
 
 
 def test_one_limiter_serves_several_event_loops(redis_url: str) -> None:
