@@ -11,7 +11,7 @@ import csv
 import json
 from collections.abc import Sequence
 from datetime import datetime, timedelta
-from typing import Any, Protocol, TextIO
+from typing import Any, ClassVar, Protocol, TextIO
 
 import attrs
 
@@ -116,8 +116,15 @@ class _Table:
 
     WIDTH = 14
     #: Columns whose values are long by nature: names, domains, times.
-    WIDE = {"domain": 24, "stream": 20, "room_name": 20, "cover_url": 24, "time": 29,
-            "create_time": 25, "stream_url": 20}  # fmt: skip
+    WIDE: ClassVar[dict[str, int]] = {
+        "domain": 24,
+        "stream": 20,
+        "room_name": 20,
+        "cover_url": 24,
+        "time": 29,
+        "create_time": 25,
+        "stream_url": 20,
+    }
 
     def __init__(self, out: TextIO, columns: Sequence[str]) -> None:
         self._out = out
