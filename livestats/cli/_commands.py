@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import os
 import re
 import sys
 from collections.abc import AsyncIterator
@@ -20,6 +21,7 @@ from livestats import (
     StreamDuration,
     StreamInfoSample,
     TencentClient,
+    ValidationError,
 )
 from livestats._core.batch import fan_out
 from livestats.cli._config import UsageError, load_settings, require
@@ -39,7 +41,7 @@ __all__ = [
 class Job:
     """Where one command's rows go, and whether any item failed (exit code 1)."""
 
-    def __init__(self, args: argparse.Namespace, columns: list[str]) -> None:
+    def __init__(self, args: argparse.Namespace, columns: list[str], stdout: TextIO) -> None:
         self._columns = columns
         self._file: TextIO | None = None
         if args.output and args.output != "-":
@@ -47,7 +49,7 @@ class Job:
                 self._file = open(args.output, "w", encoding="utf-8", newline="")  # noqa: SIM115
             except OSError as exc:
                 raise UsageError(f"cannot write {args.output}: {exc.strerror}") from None
-        self._writer: Writer = open_writer(args.format, self._file or sys.stdout, columns)
+        self._writer: Writer = open_writer(args.format, self._file or stdout, columns)
         self.failed = 0
 
     def __enter__(self) -> Job:
@@ -78,10 +80,15 @@ class Job:
 
 
 def _key_text(key: dict[str, Any]) -> str:
-    return " ".join(str(value) for value in key.values())
+    return " ".join(str(value) for value in key.values() if value is not None)
 
 
 def _ids_given(args: argparse.Namespace) -> None:
+    """Refuse a call whose input cannot work, before any output is written."""
+    if args.ids and args.input:
+        raise UsageError("give ids as arguments or with --input, not both")
+    if args.input and args.input != "-" and not os.access(args.input, os.R_OK):
+        raise UsageError(f"cannot read {args.input}")
     if not args.ids and not args.input and sys.stdin.isatty():
         raise UsageError("no ids: give them as arguments, with --input FILE, or on stdin")
 
@@ -150,7 +157,10 @@ async def tencent_room_stats(args: argparse.Namespace) -> int:
     client = tencent_client(args)
     quota = client.quotas["get_room_stats"]
     async with client:
-        with Job(args, columns_of(RoomStats)) as job, Bars(wants_progress(args.progress)) as bars:
+        with (
+            Bars(wants_progress(args.progress)) as bars,
+            Job(args, columns_of(RoomStats), bars.output()) as job,
+        ):
             if args.all:
                 ids: AsyncIterator[str] = (room.room_id async for room in client.iter_rooms())
                 total = None
@@ -187,7 +197,10 @@ async def tencent_gift_count(args: argparse.Namespace) -> int:
     client = tencent_client(args)
     quota = client.quotas["get_gift_count"]
     async with client:
-        with Job(args, columns_of(GiftCount)) as job, Bars(wants_progress(args.progress)) as bars:
+        with (
+            Bars(wants_progress(args.progress)) as bars,
+            Job(args, columns_of(GiftCount), bars.output()) as job,
+        ):
             step = bars.step("gift counts", total=count_lines(args.ids, args.input), quota=quota)
             pairs = _pairs(read_ids(args.ids, args.input), args.account)
             results = client.get_gift_count_many(pairs, concurrency=args.concurrency)
@@ -209,8 +222,8 @@ async def tencent_rooms(args: argparse.Namespace) -> int:
     client = tencent_client(args)
     async with client:
         with (
-            Job(args, columns_of(RoomSummary)) as job,
             Bars(wants_progress(args.progress)) as bars,
+            Job(args, columns_of(RoomSummary), bars.output()) as job,
         ):
             step = bars.step("rooms", total=None, quota=client.quotas["get_room_list"])
             async for room in client.iter_rooms():
@@ -238,6 +251,8 @@ async def _domain_streams(args: argparse.Namespace) -> dict[str, list[str]]:
         if not stream.strip():
             raise UsageError(f"expected 'domain app/stream' per line, got {line!r}")
         wanted.setdefault(domain, []).append(stream.strip())
+    if not wanted:
+        raise UsageError("no streams: give lines of 'domain app/stream'")
     return wanted
 
 
@@ -255,10 +270,16 @@ async def chinanetcenter_durations(args: argparse.Namespace) -> int:
     wanted = await _domain_streams(args)
     date_from, date_to = _date(args.date_from, "--from"), _date(args.date_to, "--to")
     client = chinanetcenter_client(args)
+    try:
+        client.check_period(date_from, date_to)
+    except ValidationError as err:
+        raise UsageError(
+            str(err).replace("date_from", "--from").replace("date_to", "--to")
+        ) from None
     async with client:
         with (
-            Job(args, columns_of(StreamDuration)) as job,
             Bars(wants_progress(args.progress)) as bars,
+            Job(args, columns_of(StreamDuration), bars.output()) as job,
         ):
             step = bars.step(
                 "domains", total=len(wanted), quota=client.quotas["get_stream_durations"]
@@ -305,8 +326,8 @@ async def polyv_stream_info(args: argparse.Namespace) -> int:
     client = polyv_client(args)
     async with client:
         with (
-            Job(args, columns_of(StreamInfoSample)) as job,
             Bars(wants_progress(args.progress)) as bars,
+            Job(args, columns_of(StreamInfoSample), bars.output()) as job,
         ):
             step = bars.step(
                 "channels",

@@ -8,10 +8,12 @@ Rendering is rich's.
 
 from __future__ import annotations
 
+import io
+import os
 import sys
 import time
 from types import TracebackType
-from typing import Any
+from typing import Any, TextIO, cast
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, ProgressColumn, Task, TextColumn
@@ -62,7 +64,20 @@ class Bars:
                 TextColumn("{task.fields[failed]} failed", style="red"),
                 console=Console(stderr=True, force_terminal=True),
                 transient=False,
+                redirect_stdout=False,
+                redirect_stderr=False,
             )
+
+    def output(self) -> TextIO:
+        """Where result rows go: stdout, or above the bars when both share one terminal.
+
+        Rows written straight to a terminal the bars are redrawing would land on
+        the bar's line; through the bars' console they print above it, unwrapped.
+        A stdout that is a file, a pipe or another terminal gets the rows as is.
+        """
+        if self._progress is None or not _same_terminal():
+            return sys.stdout
+        return cast(TextIO, _AboveBars(self._progress.console))  # a text stream, write-only
 
     def __enter__(self) -> Bars:
         if self._progress is not None:
@@ -105,3 +120,25 @@ class Step:
         if self._progress is not None:
             task = self._progress.tasks[self._task]
             self._progress.update(self._task, total=task.completed)
+
+
+def _same_terminal() -> bool:
+    try:
+        out, err = os.fstat(sys.stdout.fileno()), os.fstat(sys.stderr.fileno())
+    except (OSError, ValueError):
+        return False
+    return sys.stdout.isatty() and os.path.samestat(out, err)
+
+
+class _AboveBars(io.TextIOBase):
+    """A text stream that prints each write above the live bars, exactly as written."""
+
+    def __init__(self, console: Console) -> None:
+        self._console = console
+
+    def write(self, text: str) -> int:
+        self._console.print(text, end="", soft_wrap=True, markup=False, highlight=False)
+        return len(text)
+
+    def flush(self) -> None:
+        self._console.file.flush()

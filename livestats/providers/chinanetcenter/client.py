@@ -111,7 +111,7 @@ class ChinaNetCenterClient(BaseClient):
         time order. If any request fails for good, the query raises its error.
         """
         wanted = _check_streams(streams)
-        self._check_dates(date_from, date_to)
+        self.check_period(date_from, date_to)
         requests = query.plan(wanted, date_from, date_to, max_domains=self._max_domains)
         reports: list[wire.WireReport] = []
         async with contextlib.aclosing(
@@ -149,7 +149,12 @@ class ChinaNetCenterClient(BaseClient):
 
         return await self._run(wire.OPERATION, sign=sign, decode=decode)
 
-    def _check_dates(self, date_from: date | None, date_to: date | None) -> None:
+    def check_period(self, date_from: date | None, date_to: date | None) -> None:
+        """Raise :class:`~livestats.ValidationError` if the vendor would refuse these dates.
+
+        :meth:`get_stream_durations` checks them too; this lets a caller with many
+        queries over one period find out once, before sending any.
+        """
         if (date_from is None) != (date_to is None):
             raise ValidationError("give both date_from and date_to, or neither")
         if date_from is None or date_to is None:
