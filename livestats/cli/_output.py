@@ -15,7 +15,7 @@ from typing import Any, ClassVar, Protocol, TextIO
 
 import attrs
 
-__all__ = ["FORMATS", "Writer", "error_row", "open_writer", "row_of"]
+__all__ = ["FORMATS", "Writer", "columns_of", "error_row", "open_writer", "row_of"]
 
 FORMATS = ("table", "json", "jsonl", "csv")
 ERROR_FIELDS = ("error", "error_type")
@@ -37,9 +37,9 @@ def _plain(value: Any) -> Any:
 
 def row_of(result: Any) -> dict[str, Any]:
     """A result object as a row: its fields, made plain, and no error."""
-    row = _plain(result)
+    row: dict[str, Any] = _plain(result)
     row.update(error=None, error_type=None)
-    return row  # type: ignore[no-any-return]
+    return row
 
 
 def error_row(columns: Sequence[str], key: dict[str, Any], error: BaseException) -> dict[str, Any]:
