@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import re
 from typing import Any
 
 from livestats._core.transport import HttpResponse
 from livestats.errors import LiveStatsError, ProviderError, ResponseDecodingError
 
-__all__ = ["not_json"]
+__all__ = ["load_json", "not_json"]
 
 _TITLE = re.compile(rb"<title>\s*(.*?)\s*</title>", re.IGNORECASE | re.DOTALL)
 
@@ -30,3 +31,15 @@ def not_json(response: HttpResponse, context: dict[str, Any]) -> LiveStatsError:
             f"HTTP {response.status}: {what}", vendor_message=title, retryable=True, **context
         )
     return ResponseDecodingError("the answer is not JSON", **context)
+
+
+def load_json(body: bytes) -> Any:
+    """The JSON document in ``body``; ValueError for anything that is not one.
+
+    ``json.loads`` raises RecursionError, not ValueError, for a body nested too
+    deeply (``[[[[...``): an answer livestats cannot read all the same.
+    """
+    try:
+        return json.loads(body)
+    except RecursionError:
+        raise ValueError("JSON nested too deeply") from None

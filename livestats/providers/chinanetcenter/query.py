@@ -87,8 +87,18 @@ def merge(
 
     The vendor names a stream ``domain/app/stream`` in its answer; it is matched
     back to the ``app/stream`` asked for. Streams nobody asked for are ignored.
-    Raises ValueError for a session time that cannot be read.
+    Raises ValueError for a session time or a duration that cannot be read
+    (out of range included).
     """
+    try:
+        return _merge(streams, reports, zone)
+    except OverflowError as exc:  # durations too large for a timedelta
+        raise ValueError(f"duration out of range: {exc}") from None
+
+
+def _merge(
+    streams: Mapping[str, list[str]], reports: Iterable[WireReport], zone: timezone
+) -> list[StreamDuration]:
     totals: dict[tuple[str, str], timedelta] = {
         (domain, name): timedelta(0) for domain, names in streams.items() for name in names
     }

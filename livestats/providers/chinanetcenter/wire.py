@@ -22,7 +22,7 @@ from typing import Any
 
 import attrs
 
-from livestats._core.answers import not_json
+from livestats._core.answers import load_json, not_json
 from livestats._core.convert import make_converter, wire
 from livestats._core.transport import HttpRequest, HttpResponse
 from livestats.errors import (
@@ -179,7 +179,7 @@ def open_answer(response: HttpResponse) -> dict[str, Any]:
         "http_status": response.status,
     }
     try:
-        doc = json.loads(response.body)
+        doc = load_json(response.body)
     except ValueError:
         if response.status == 429:
             raise error_for(response.status, None, None, context) from None
@@ -230,8 +230,15 @@ def parse_time(value: object, zone: timezone) -> datetime:
     The vendor documents these fields as strings and its example shows epoch
     seconds; the format is unconfirmed, so epoch seconds or milliseconds (as
     numbers or strings) and date-time text in the request's time zone are all
-    accepted. Raises ValueError for anything else.
+    accepted. Raises ValueError for anything else, out-of-range times included.
     """
+    try:
+        return _parse_time(value, zone)
+    except (OverflowError, OSError) as exc:  # far outside what datetime can hold
+        raise ValueError(f"time out of range: {exc}") from None
+
+
+def _parse_time(value: object, zone: timezone) -> datetime:
     if isinstance(value, str):
         text = value.strip()
         if text.lstrip("-").isdigit():

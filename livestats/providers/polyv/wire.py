@@ -12,7 +12,6 @@ from the HTTP status only when the body says nothing usable.
 from __future__ import annotations
 
 import hashlib
-import json
 from collections.abc import Mapping
 from datetime import datetime, timedelta, timezone
 from email.utils import parsedate_to_datetime
@@ -20,7 +19,7 @@ from typing import Any
 
 import cattrs
 
-from livestats._core.answers import not_json
+from livestats._core.answers import load_json, not_json
 from livestats._core.convert import make_converter
 from livestats._core.transport import HttpRequest, HttpResponse
 from livestats.errors import (
@@ -124,7 +123,7 @@ def open_envelope(response: HttpResponse, operation: str) -> list[Any]:
         "http_status": response.status,
     }
     try:
-        doc = json.loads(response.body)
+        doc = load_json(response.body)
     except ValueError:
         raise _not_json(response, context) from None
     if not isinstance(doc, dict):
