@@ -1,14 +1,16 @@
-"""What livestats costs over hand-written aiohttp calls, with pacing off.
+"""What livestats costs over hand-written aiohttp (and httpx) calls, with pacing off.
 
-Both clients send ``--requests`` ``get_room_stats`` requests, ``--concurrency`` at a
+All three clients send ``--requests`` ``get_room_stats`` requests, ``--concurrency`` at a
 time, to the SAME simulator, which runs in a child process (so its CPU time is not
 the client's) with no quota. They take turns, raw then livestats, for ``--rounds``
 rounds after one short warm-up round each, and the table shows every round, then
-the median and best of each and the ratio livestats/raw.
+the median and best of each and the ratios livestats/raw and httpx/raw.
 
 - raw: one ``aiohttp.ClientSession``, ``concurrency`` worker tasks, the UserSig made
   once with ``generate_usersig``, a fresh ``random`` and the same JSON body per
   request, success checked as ``ErrorCode == 0``.
+- httpx: the same loop with one ``httpx.AsyncClient`` (what a user who prefers
+  httpx would write), same body, params and check.
 - livestats: ``TencentClient(quotas={"get_room_stats": None}).get_room_stats_many``,
   which also validates ids, decodes the envelope and builds ``RoomStats``.
 
@@ -41,6 +43,7 @@ from typing import Any
 import _common
 import aiohttp
 import attrs
+import httpx
 
 from livestats import TencentClient
 from livestats.providers.tencent.usersig import generate_usersig
@@ -154,6 +157,46 @@ async def _raw(url: str, requests: int, concurrency: int) -> int:
     return failures
 
 
+async def _httpx(url: str, requests: int, concurrency: int) -> int:
+    """The raw loop again, through one httpx.AsyncClient; returns how many failed."""
+    creds = CREDENTIALS
+    usersig = generate_usersig(
+        creds.sdkappid, creds.identifier, creds.secret_key, now=int(time.time())
+    )
+    endpoint = f"{url}{PATH}"
+    headers = {"Content-Type": "application/json"}
+    room_ids = _room_ids(requests)
+    failures = 0
+    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+
+    async with httpx.AsyncClient(timeout=TIMEOUT.total, limits=limits) as session:
+
+        async def worker() -> None:
+            nonlocal failures
+            for room_id in room_ids:
+                params = {
+                    "sdkappid": str(creds.sdkappid),
+                    "identifier": creds.identifier,
+                    "usersig": usersig,
+                    "random": str(random.getrandbits(32)),
+                    "contenttype": "json",
+                }
+                body = json.dumps({"RoomId": room_id}, separators=(",", ":")).encode()
+                try:
+                    resp = await session.post(
+                        endpoint, params=params, content=body, headers=headers
+                    )
+                    doc = json.loads(resp.content)
+                except (httpx.HTTPError, ValueError):
+                    failures += 1
+                    continue
+                if not isinstance(doc, dict) or doc.get("ErrorCode") != 0:
+                    failures += 1
+
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
+    return failures
+
+
 async def _livestats(url: str, requests: int, concurrency: int) -> int:
     """The same requests through TencentClient; returns how many failed."""
     creds = CREDENTIALS
@@ -174,7 +217,7 @@ async def _livestats(url: str, requests: int, concurrency: int) -> int:
 
 
 Runner = Callable[[str, int, int], Awaitable[int]]
-CLIENTS: dict[str, Runner] = {"raw aiohttp": _raw, "livestats": _livestats}
+CLIENTS: dict[str, Runner] = {"raw aiohttp": _raw, "httpx": _httpx, "livestats": _livestats}
 
 
 # -- measuring ----------------------------------------------------------------------------
@@ -279,7 +322,7 @@ def _print(args: argparse.Namespace, samples: list[Sample], summary: dict[str, A
             for s in samples
         ],
     )
-    raw, lib = summary["raw aiohttp"], summary["livestats"]
+    raw = summary["raw aiohttp"]
     rows = [
         [
             name,
@@ -289,14 +332,16 @@ def _print(args: argparse.Namespace, samples: list[Sample], summary: dict[str, A
         ]
         for name, fig in summary.items()
     ]
-    rows.append(
-        [
-            "livestats / raw",
-            f"{lib['median_rate_per_s'] / raw['median_rate_per_s']:.2f}",
-            f"{lib['best_rate_per_s'] / raw['best_rate_per_s']:.2f}",
-            f"{lib['median_cpu_us_per_request'] / raw['median_cpu_us_per_request']:.2f}",
-        ]
-    )
+    for name in ("livestats", "httpx"):
+        other = summary[name]
+        rows.append(
+            [
+                f"{name} / raw",
+                f"{other['median_rate_per_s'] / raw['median_rate_per_s']:.2f}",
+                f"{other['best_rate_per_s'] / raw['best_rate_per_s']:.2f}",
+                f"{other['median_cpu_us_per_request'] / raw['median_cpu_us_per_request']:.2f}",
+            ]
+        )
     print()
     _common.print_table(
         f"over {args.rounds} rounds",
@@ -314,7 +359,7 @@ def _print(args: argparse.Namespace, samples: list[Sample], summary: dict[str, A
 
 def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
-        description="What livestats costs over hand-written aiohttp calls, with pacing off."
+        description="What livestats costs over hand-written aiohttp and httpx calls, pacing off."
     )
     parser.add_argument("--requests", type=int, default=5000, help="a round (default 5000)")
     parser.add_argument("--concurrency", type=int, default=64, help="in flight (default 64)")

@@ -536,16 +536,11 @@ def test_the_decoders_do_succeed_on_good_answers() -> None:
 
 DEEP = b"[" * 100_000
 
-RECURSION_BUG = (
-    "json.loads raises RecursionError (not a ValueError) for deeply nested JSON; "
-    "open_envelope/open_answer catch only ValueError, so it escapes undecorated"
-)
-
 
 @pytest.mark.parametrize(
     "provider",
     [
-        pytest.param("tencent", marks=pytest.mark.xfail(strict=True, reason=RECURSION_BUG)),
+        "tencent",
         "chinanetcenter",
         "polyv",
     ],

@@ -210,7 +210,7 @@ class _GatePermit:
     def __init__(self, limiter: _GateLimiter, key: str) -> None:
         self.limiter, self.key = limiter, key
 
-    async def release(self, *, sent: bool = True) -> None:
+    async def release(self, *, sent: bool = True, unanswered_for: float = 0.0) -> None:
         self.limiter.releases.append((self.key.rsplit(":", 1)[-1], sent))
 
 

@@ -116,15 +116,22 @@ class Engine:
                     await self._clock.sleep(wait)
 
     async def _attempt(self, call: Call[T]) -> T:
-        permit = await self._take_slot(call)
-        sent = False
+        if call.quota is None and self._paused_until <= self._clock.monotonic():
+            permit = None  # pacing off and no pause: what _take_slot would return, unawaited
+        else:
+            permit = await self._take_slot(call)
+        sent = answered = False
         try:
             request = call.sign()
             sent = True
             response = await self.transport.send(request, operation=call.operation)
+            answered = True
         finally:
             if permit is not None:
-                await permit.release(sent=sent)
+                # Sent but unanswered (cancelled, timed out, connection lost): the request
+                # may still be on its way, so its slot is held one attempt timeout longer.
+                late = self.transport.timeout if sent and not answered else 0.0
+                await permit.release(sent=sent, unanswered_for=late)
         return call.decode(response)
 
     async def _take_slot(self, call: Call[T]) -> Permit | None:

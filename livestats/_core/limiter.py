@@ -21,6 +21,7 @@ can replace the in-process :class:`LocalLimiter`.
 from __future__ import annotations
 
 import asyncio
+import bisect
 import time
 from collections import deque
 from collections.abc import Callable
@@ -46,12 +47,15 @@ class Paused(Exception):
 class Permit(Protocol):
     """One acquired slot. Release it exactly once, when the request's outcome is known."""
 
-    async def release(self, *, sent: bool = True) -> None:
+    async def release(self, *, sent: bool = True, unanswered_for: float = 0.0) -> None:
         """Give the slot back.
 
         ``sent=True`` (the request may have reached the provider): the slot is free
         again one quota period from now. ``sent=False`` (nothing left the client):
-        the slot is free at once.
+        the slot is free at once. ``unanswered_for``: the request was sent but no
+        answer came (cancelled, timed out, connection lost), so it may still reach
+        the provider for up to that many seconds; the slot stays taken that much
+        longer.
         """
 
 
@@ -89,8 +93,8 @@ class _Bucket:
         self.limit = quota.limit
         self.period = quota.period
         self.in_use = 0
-        # Moments (limiter clock) at which released slots become free. Always
-        # appended as "now + period", so the deque stays sorted.
+        # Moments (limiter clock) at which released slots become free, sorted:
+        # "now + period" appends in order; a longer hold is inserted in place.
         self.cooling: deque[float] = deque()
         self.waiters: deque[asyncio.Future[None]] = deque()
         # Waiters that asked to fail rather than wait out a pause.
@@ -111,15 +115,15 @@ class _LocalPermit:
         self._generation = bucket.generation
         self._released = False
 
-    async def release(self, *, sent: bool = True) -> None:
-        self.release_nowait(sent=sent)
+    async def release(self, *, sent: bool = True, unanswered_for: float = 0.0) -> None:
+        self.release_nowait(sent=sent, unanswered_for=unanswered_for)
 
-    def release_nowait(self, *, sent: bool = True) -> None:
+    def release_nowait(self, *, sent: bool = True, unanswered_for: float = 0.0) -> None:
         if self._released:
             return
         self._released = True
         if self._generation == self._bucket.generation:
-            self._limiter._give_back(self._bucket, sent=sent)
+            self._limiter._give_back(self._bucket, sent=sent, unanswered_for=unanswered_for)
 
     def __repr__(self) -> str:
         state = "released" if self._released else "held"
@@ -220,10 +224,14 @@ class LocalLimiter:
         bucket.generation += 1
         bucket.loop = loop
 
-    def _give_back(self, bucket: _Bucket, *, sent: bool) -> None:
+    def _give_back(self, bucket: _Bucket, *, sent: bool, unanswered_for: float) -> None:
         bucket.in_use -= 1
         if sent:
-            bucket.cooling.append(self._clock() + bucket.period)
+            free_at = self._clock() + bucket.period + unanswered_for
+            if bucket.cooling and free_at < bucket.cooling[-1]:
+                bisect.insort(bucket.cooling, free_at)  # a longer hold came before: keep order
+            else:
+                bucket.cooling.append(free_at)
         self._drain(bucket)
 
     def _expire(self, bucket: _Bucket) -> None:

@@ -167,11 +167,13 @@ class _RedisPermit:
         self._period = period
         self._released = False
 
-    async def release(self, *, sent: bool = True) -> None:
+    async def release(self, *, sent: bool = True, unanswered_for: float = 0.0) -> None:
         if self._released:
             return
         self._released = True
-        await self._limiter._release(self._key, self._token, self._period, sent=sent)
+        await self._limiter._release(
+            self._key, self._token, self._period + unanswered_for, sent=sent
+        )
 
     def __repr__(self) -> str:
         state = "released" if self._released else "held"
@@ -305,11 +307,12 @@ class RedisLimiter:
 
     # -- internals ---------------------------------------------------------------------
 
-    async def _release(self, key: str, token: str, period: float, *, sent: bool) -> None:
+    async def _release(self, key: str, token: str, hold: float, *, sent: bool) -> None:
+        """Free the slot ``hold`` seconds from now (server time), or at once if unsent."""
         args: list[str | int] = [
             token,
             1 if sent else 0,
-            _micro(period),
+            _micro(hold),
             _micro(self._lease),
             _micro(self._ticket_ttl),
         ]

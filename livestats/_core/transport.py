@@ -105,6 +105,11 @@ class Transport:
         return f"<Transport {owner} session, {state}>"
 
     @property
+    def timeout(self) -> float:
+        """Seconds one attempt may take, send to last byte."""
+        return float(self._timeout.total or 0.0)
+
+    @property
     def closed(self) -> bool:
         return self._closed
 
@@ -122,6 +127,11 @@ class Transport:
             await session.close()
         if self._session is None:
             self._session = aiohttp.ClientSession(timeout=self._timeout)
+            # aiohttp resends an idempotent request (Polyv's GET) once, unseen, when a
+            # pooled keep-alive connection drops: a second request on one quota slot.
+            # No public switch exists; the attribute is checked by a test.
+            if hasattr(self._session, "_retry_connection"):
+                self._session._retry_connection = False
             self._session_loop = loop
             self._loop_guard = close_at_loop_shutdown(self._session.close)
             await self._loop_guard.__anext__()
@@ -137,7 +147,14 @@ class Transport:
             self._loop_guard = None
 
     async def send(self, request: HttpRequest, *, operation: str) -> HttpResponse:
-        session = await self._get_session(operation)
+        session = self._session
+        if (
+            session is None
+            or self._closed
+            or (self._owned and self._session_loop is not asyncio.get_running_loop())
+        ):
+            # Not the common case (first call, another loop, closed): the slow path.
+            session = await self._get_session(operation)
         started = time.monotonic()
         failure: BaseException | None = None
         try:

@@ -17,7 +17,7 @@ from typing import Any
 
 import cattrs
 
-from livestats._core.answers import not_json
+from livestats._core.answers import load_json, not_json
 from livestats._core.convert import make_converter
 from livestats._core.transport import HttpRequest, HttpResponse
 from livestats.errors import (
@@ -118,7 +118,7 @@ def open_envelope(response: HttpResponse, operation: str) -> tuple[dict[str, Any
         "http_status": response.status,
     }
     try:
-        doc = json.loads(response.body)
+        doc = load_json(response.body)
     except ValueError:
         raise not_json(response, context) from None
     if not isinstance(doc, dict):
