@@ -63,13 +63,9 @@ class _Done:
 _DONE = _Done()
 
 
-async def _iterate(items: Iterable[K] | AsyncIterable[K]) -> AsyncIterator[K]:
-    if isinstance(items, AsyncIterable):
-        async for item in items:
-            yield item
-    else:
-        for item in items:
-            yield item
+async def _iterate(items: AsyncIterable[K]) -> AsyncIterator[K]:
+    async for item in items:
+        yield item
 
 
 def check_concurrency(concurrency: int) -> int:
@@ -104,7 +100,7 @@ async def fan_out(
             sync_source = iter(items)
         except Exception as exc:  # the input broke before its first item
             input_failure.append(exc)
-    take = asyncio.Lock()  # one worker at a time advances an async input
+    lock = asyncio.Lock()  # one worker at a time advances an async input
     # Items in flight plus results not yet taken never exceed ``concurrency``.
     # A queue of tokens rather than a Semaphore: the same bound, but taking and
     # returning a token is O(1), where 3.11's Semaphore scans its waiters each time.
@@ -114,33 +110,29 @@ async def fan_out(
     results: asyncio.Queue[BatchResult[K, V] | _Done] = asyncio.Queue()
     running = concurrency
 
+    async def take() -> K | _Done:
+        """The next input item, or _DONE at its end or when it broke (kept for the end)."""
+        try:
+            if sync_source is not None:
+                return next(sync_source)  # never suspends: no lock needed
+            assert source is not None
+            async with lock:
+                return await source.__anext__()
+        except (StopIteration, StopAsyncIteration):
+            return _DONE
+        except Exception as exc:  # the input broke: stop taking items
+            input_failure.append(exc)
+            return _DONE
+
     async def worker() -> None:
         nonlocal running
         try:
             while not input_failure:
                 await room.get()
-                if sync_source is not None:
-                    try:
-                        item = next(sync_source)
-                    except StopIteration:
-                        room.put_nowait(None)
-                        return
-                    except Exception as exc:  # the input broke: stop taking items
-                        input_failure.append(exc)
-                        room.put_nowait(None)
-                        return
-                else:
-                    assert source is not None
-                    async with take:
-                        try:
-                            item = await source.__anext__()
-                        except StopAsyncIteration:
-                            room.put_nowait(None)
-                            return
-                        except Exception as exc:  # the input broke: stop taking items
-                            input_failure.append(exc)
-                            room.put_nowait(None)
-                            return
+                item = await take()
+                if isinstance(item, _Done):
+                    room.put_nowait(None)
+                    return
                 try:
                     result: BatchResult[K, V] = BatchResult(item, await call(item))
                 except Exception as exc:  # an item's failure is its result

@@ -116,10 +116,7 @@ class Engine:
                     await self._clock.sleep(wait)
 
     async def _attempt(self, call: Call[T]) -> T:
-        if call.quota is None and self._paused_until <= self._clock.monotonic():
-            permit = None  # pacing off and no pause: what _take_slot would return, unawaited
-        else:
-            permit = await self._take_slot(call)
+        permit = await self._take_slot(call)
         sent = answered = False
         try:
             request = call.sign()
