@@ -47,7 +47,7 @@ from aiolimiter import AsyncLimiter
 from livestats import LocalLimiter, TencentClient
 from livestats.providers.tencent.quotas import DEFAULT_QUOTAS
 from livestats.providers.tencent.usersig import generate_usersig
-from livestats.testing import Faults, Simulator, pacing_report
+from livestats.testing import Faults, Simulator, TencentSim, pacing_report
 
 ROOMS = 200
 OPERATION = "get_room_stats"
@@ -181,7 +181,7 @@ def _faults(latency_ms: float) -> Faults | None:
 
 
 async def _measure(name: str, calls: int, latency_ms: float) -> dict[str, Any]:
-    async with Simulator(rooms=ROOMS, faults=_faults(latency_ms)) as sim:
+    async with Simulator(faults=_faults(latency_ms), tencent=TencentSim(rooms=ROOMS)) as sim:
         started = time.perf_counter()
         failures = await CLIENTS[name](sim, calls)
         elapsed = time.perf_counter() - started

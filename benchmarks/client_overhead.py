@@ -47,7 +47,7 @@ import httpx
 
 from livestats import TencentClient
 from livestats.providers.tencent.usersig import generate_usersig
-from livestats.testing import Simulator, TencentCredentials
+from livestats.testing import Simulator, TencentCredentials, TencentSim
 
 ROOMS = 200
 HOST = "127.0.0.1"
@@ -72,7 +72,8 @@ def _serve(port: int, credentials: TencentCredentials, rooms: int) -> None:
 
     async def forever() -> None:
         async with Simulator(
-            rooms=rooms, port=port, tencent_quotas={OPERATION: None}, tencent=credentials
+            port=port,
+            tencent=TencentSim(rooms=rooms, quotas={OPERATION: None}, credentials=credentials),
         ):
             await asyncio.Event().wait()
 

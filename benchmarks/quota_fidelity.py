@@ -37,7 +37,7 @@ from livestats import (
     TencentClient,
 )
 from livestats._core.batch import fan_out
-from livestats.testing import Simulator, pacing_report
+from livestats.testing import ChinaNetCenterSim, Simulator, TencentSim, pacing_report
 
 ROOMS = 200
 TARGET_RATIO = 0.95
@@ -123,7 +123,9 @@ def _client_and_results(
 
 
 async def _run(operation: str, calls: int) -> dict[str, Any]:
-    async with Simulator(rooms=ROOMS, chinanetcenter_quotas=dict(SCALED)) as sim:
+    async with Simulator(
+        tencent=TencentSim(rooms=ROOMS), chinanetcenter=ChinaNetCenterSim(quotas=dict(SCALED))
+    ) as sim:
         client, results = _client_and_results(sim, operation, calls)
         async with client:
             quota = client.quotas[operation]

@@ -46,7 +46,7 @@ import _common
 
 from livestats import Limiter, LocalLimiter, Quota, RedisLimiter, TencentClient
 from livestats.providers.tencent.quotas import DEFAULT_QUOTAS
-from livestats.testing import Simulator, pacing_report, redis_server
+from livestats.testing import Simulator, TencentSim, pacing_report, redis_server
 
 ROOMS = 200
 OPERATION = "get_room_stats"
@@ -253,7 +253,7 @@ async def _stop(workers: Sequence[BaseProcess]) -> None:
 
 async def _processes_run(kind: str, processes: int, calls: int, redis_url: str) -> dict[str, Any]:
     context = multiprocessing.get_context("spawn")
-    async with Simulator(rooms=ROOMS) as sim:
+    async with Simulator(tencent=TencentSim(rooms=ROOMS)) as sim:
         creds = sim.tencent
         start = context.Barrier(processes)
         results = context.Queue()

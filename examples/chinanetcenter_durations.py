@@ -14,11 +14,11 @@ import asyncio
 from datetime import timedelta
 
 import livestats
-from livestats.testing import Simulator
+from livestats.testing import ChinaNetCenterSim, Simulator
 
 
 async def main() -> None:
-    async with Simulator(domains=3, streams_per_domain=2) as sim:
+    async with Simulator(chinanetcenter=ChinaNetCenterSim(domains=3, streams_per_domain=2)) as sim:
         creds = sim.chinanetcenter
         async with livestats.ChinaNetCenterClient(
             creds.username, creds.api_key, base_url=sim.url

@@ -13,11 +13,11 @@ import asyncio
 from datetime import datetime, timedelta, timezone
 
 import livestats
-from livestats.testing import Simulator
+from livestats.testing import PolyvSim, Simulator
 
 
 async def main() -> None:
-    async with Simulator(channels=3, offline_channels=1) as sim:
+    async with Simulator(polyv=PolyvSim(channels=3, offline_channels=1)) as sim:
         creds = sim.polyv
         end = datetime.now(timezone.utc)
         channels = [*sim.channel_ids, *sim.offline_channel_ids]

@@ -11,11 +11,11 @@ from __future__ import annotations
 import asyncio
 
 import livestats
-from livestats.testing import Simulator
+from livestats.testing import Simulator, TencentSim
 
 
 async def main() -> None:
-    async with Simulator(rooms=50) as sim:
+    async with Simulator(tencent=TencentSim(rooms=50)) as sim:
         creds = sim.tencent
         async with livestats.TencentClient(
             creds.sdkappid, creds.identifier, secret_key=creds.secret_key, base_url=sim.url

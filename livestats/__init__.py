@@ -8,10 +8,13 @@ from __future__ import annotations
 
 from livestats._core.batch import BatchResult
 from livestats._core.clock import Clock
+from livestats._core.http import HttpRequest, HttpResponse, Transport
 from livestats._core.limiter import Limiter, LocalLimiter, Permit, shared_limiter
 from livestats._core.quota import Quota
 from livestats._core.redis_limiter import RedisLimiter
 from livestats._core.retry import RetryPolicy
+from livestats._core.settings import DEFAULT_MAX_RESPONSE_BYTES, ClientSettings
+from livestats._core.transport import AiohttpTransport
 from livestats.errors import (
     AuthenticationError,
     ChannelNotLiveError,
@@ -23,7 +26,9 @@ from livestats.errors import (
     NotFoundError,
     ProviderError,
     RateLimitedError,
+    RedirectError,
     ResponseDecodingError,
+    ResponseTooLargeError,
     TransportError,
     ValidationError,
 )
@@ -37,15 +42,20 @@ from livestats.providers.tencent.models import GiftCount, RoomStats, RoomSummary
 __version__ = "0.1.0.dev0"
 
 __all__ = [
+    "DEFAULT_MAX_RESPONSE_BYTES",
+    "AiohttpTransport",
     "AuthenticationError",
     "BatchResult",
     "ChannelNotLiveError",
     "ChinaNetCenterClient",
     "ClientClosedError",
+    "ClientSettings",
     "Clock",
     "ConfigurationError",
     "CredentialsExpiredError",
     "GiftCount",
+    "HttpRequest",
+    "HttpResponse",
     "Limiter",
     "LimiterUnavailableError",
     "LiveStatsError",
@@ -57,14 +67,17 @@ __all__ = [
     "PushSession",
     "Quota",
     "RateLimitedError",
+    "RedirectError",
     "RedisLimiter",
     "ResponseDecodingError",
+    "ResponseTooLargeError",
     "RetryPolicy",
     "RoomStats",
     "RoomSummary",
     "StreamDuration",
     "StreamInfoSample",
     "TencentClient",
+    "Transport",
     "TransportError",
     "ValidationError",
     "__version__",

@@ -11,7 +11,7 @@ from typing import Any, TypeVar
 import pytest
 
 from livestats import Clock, LocalLimiter, RetryPolicy, TencentClient
-from livestats.testing import Simulator, redis_server
+from livestats.testing import Simulator, TencentSim, redis_server
 
 MakeClient = Callable[..., TencentClient]
 T = TypeVar("T")
@@ -19,7 +19,7 @@ T = TypeVar("T")
 
 @pytest.fixture
 async def sim() -> AsyncIterator[Simulator]:
-    async with Simulator(rooms=60, seed=7) as simulator:
+    async with Simulator(seed=7, tencent=TencentSim(rooms=60)) as simulator:
         yield simulator
 
 
@@ -95,3 +95,9 @@ def redis_url() -> Iterator[str]:
         pytest.fail("redis-server is not installed: run scripts/bootstrap")
     with redis_server() as url:
         yield url
+
+
+async def drain(items: AsyncIterable[T], into: list[T]) -> None:
+    """Append every item to ``into`` as it comes, so a test keeps what came before a raise."""
+    async for item in items:
+        into.append(item)

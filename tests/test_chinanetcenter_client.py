@@ -21,7 +21,7 @@ from livestats import (
     StreamDuration,
     ValidationError,
 )
-from livestats.testing import Simulator
+from livestats.testing import ChinaNetCenterSim, Simulator
 
 CST = timezone(timedelta(hours=8))
 OP = "get_stream_durations"
@@ -30,7 +30,9 @@ MakeClient = Callable[..., ChinaNetCenterClient]
 
 @pytest.fixture
 async def sim() -> AsyncIterator[Simulator]:
-    async with Simulator(seed=11, domains=3, streams_per_domain=3) as simulator:
+    async with Simulator(
+        seed=11, chinanetcenter=ChinaNetCenterSim(domains=3, streams_per_domain=3)
+    ) as simulator:
         yield simulator
 
 
@@ -107,7 +109,7 @@ async def test_a_3_domain_70_day_query_is_split_into_accepted_requests_and_merge
 
 
 async def test_domains_per_request_follow_the_account_limit() -> None:
-    async with Simulator(seed=3, domains=3, chinanetcenter_max_domains=2) as sim:
+    async with Simulator(seed=3, chinanetcenter=ChinaNetCenterSim(domains=3, max_domains=2)) as sim:
         client = ChinaNetCenterClient(
             sim.chinanetcenter.username,
             sim.chinanetcenter.api_key,
@@ -124,7 +126,9 @@ async def test_domains_per_request_follow_the_account_limit() -> None:
 @pytest.mark.parametrize("time_format", ["epoch_s", "epoch_ms", "text"])
 async def test_every_time_format_reads_the_same(time_format: str) -> None:
     async def collect(fmt: str) -> list[StreamDuration]:
-        async with Simulator(seed=5, domains=1, chinanetcenter_time_format=fmt) as sim:
+        async with Simulator(
+            seed=5, chinanetcenter=ChinaNetCenterSim(domains=1, time_format=fmt)
+        ) as sim:
             client = ChinaNetCenterClient(
                 sim.chinanetcenter.username,
                 sim.chinanetcenter.api_key,
@@ -160,7 +164,9 @@ async def test_a_domain_the_account_does_not_have_comes_back_empty(
 
 async def test_a_free_window_allows_the_full_burst(sim: Simulator, make_client: MakeClient) -> None:
     """Five domains at once under a 5-per-300-s quota: no wait for a later window."""
-    async with Simulator(seed=2, domains=5, chinanetcenter_quotas={OP: Quota(5, 300.0)}) as big:
+    async with Simulator(
+        seed=2, chinanetcenter=ChinaNetCenterSim(domains=5, quotas={OP: Quota(5, 300.0)})
+    ) as big:
         client = ChinaNetCenterClient(
             big.chinanetcenter.username,
             big.chinanetcenter.api_key,
@@ -176,7 +182,9 @@ async def test_a_free_window_allows_the_full_burst(sim: Simulator, make_client: 
 
 async def test_clients_of_one_account_share_the_quota() -> None:
     quota = Quota(4, 0.3)
-    async with Simulator(seed=4, domains=4, chinanetcenter_quotas={OP: quota}) as sim:
+    async with Simulator(
+        seed=4, chinanetcenter=ChinaNetCenterSim(domains=4, quotas={OP: quota})
+    ) as sim:
         limiter = LocalLimiter()  # what the process-wide default limiter does for everyone
         clients = [
             ChinaNetCenterClient(

@@ -17,8 +17,9 @@ from livestats import (
     RateLimitedError,
     ResponseDecodingError,
 )
-from livestats._core.transport import HttpResponse
+from livestats._core.http import HttpResponse
 from livestats.providers.chinanetcenter import query, wire
+from livestats.providers.chinanetcenter.auth import ApiKeyAuth
 
 CST = timezone(timedelta(hours=8))
 
@@ -59,8 +60,7 @@ def test_signed_request_carries_basic_auth_over_its_own_date() -> None:
     request = wire.signed_request(
         "https://open.example",
         b"{}",
-        username="alice",
-        api_key="testApiKey",
+        auth=ApiKeyAuth("alice", "testApiKey"),
         time_zone="GMT+08:00",
         now=1337283478,
     )
@@ -184,22 +184,24 @@ def test_too_many_domains_is_not_mistaken_for_rate_limiting() -> None:
 
 
 @pytest.mark.parametrize(
-    ("status", "body", "kind"),
+    ("status", "body", "kind", "retryable"),
     [
-        (200, "not json", ResponseDecodingError),
-        (200, "[1]", ResponseDecodingError),
-        (200, '{"message": "ok"}', ResponseDecodingError),
-        (502, "<html><title>502</title></html>", ProviderError),
-        (200, "<html><title>Service busy</title></html>", ProviderError),
-        (429, "slow down", RateLimitedError),
+        (200, "not json", ResponseDecodingError, True),
+        (200, "", ResponseDecodingError, True),
+        (200, "[1]", ResponseDecodingError, False),
+        (200, '{"message": "ok"}', ResponseDecodingError, False),
+        (502, "<html><title>502</title></html>", ProviderError, True),
+        (200, "<html><title>Service busy</title></html>", ProviderError, True),
+        (429, "slow down", RateLimitedError, True),
     ],
 )
-def test_unreadable_answers(status: int, body: str, kind: type[Exception]) -> None:
+def test_unreadable_answers(status: int, body: str, kind: type[Exception], retryable: bool) -> None:
+    """Gateway pages, 429s and bodies that cannot be read at all (empty, cut short) are
+    worth another try; a well-formed answer that is not the vendor's shape is not."""
     with pytest.raises(kind) as info:
         wire.open_answer(_response(status, body))
     assert type(info.value) is kind
-    # Gateway pages and 429s are worth another try; an unreadable API answer is not.
-    assert info.value.retryable is (kind is not ResponseDecodingError)  # type: ignore[attr-defined]
+    assert info.value.retryable is retryable  # type: ignore[attr-defined]
 
 
 # -- planning and merging --------------------------------------------------------------

@@ -46,7 +46,7 @@ from livestats import (
     StreamInfoSample,
     TencentClient,
 )
-from livestats.testing import Simulator
+from livestats.testing import Simulator, TencentSim
 
 ROOMS = 25
 SEED = 3
@@ -243,7 +243,7 @@ class SimulatorProcess:
     """
 
     def __init__(self, env: Mapping[str, str], *, rooms: int = ROOMS, seed: int = SEED) -> None:
-        self.reference = Simulator(rooms=rooms, seed=seed)
+        self.reference = Simulator(seed=seed, tencent=TencentSim(rooms=rooms))
         self.header: list[str] = []
         self.exports: dict[str, str] = {}
         self._stopped: tuple[int, str] | None = None

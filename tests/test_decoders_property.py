@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 
 from livestats import LiveStatsError, ResponseDecodingError
 from livestats._core.convert import structure
-from livestats._core.transport import HttpResponse
+from livestats._core.http import HttpResponse
 from livestats.errors import CredentialsExpiredError
 from livestats.providers.chinanetcenter import query
 from livestats.providers.chinanetcenter import wire as cnc_wire

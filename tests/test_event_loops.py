@@ -10,7 +10,7 @@ from collections.abc import Iterator
 import pytest
 
 from livestats import LocalLimiter, Quota, TencentClient
-from livestats.testing import Simulator
+from livestats.testing import Simulator, TencentSim
 
 
 @pytest.fixture(scope="module")
@@ -20,7 +20,7 @@ def threaded_sim() -> Iterator[Simulator]:
     box: dict[str, object] = {}
 
     async def serve() -> None:
-        async with Simulator(rooms=5) as sim:
+        async with Simulator(tencent=TencentSim(rooms=5)) as sim:
             stop = asyncio.Event()
             box.update(sim=sim, stop=stop, loop=asyncio.get_running_loop())
             ready.set()

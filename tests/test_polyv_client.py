@@ -17,6 +17,7 @@ from aiohttp import web
 
 from livestats import (
     AuthenticationError,
+    BatchResult,
     Clock,
     ConfigurationError,
     CredentialsExpiredError,
@@ -32,8 +33,8 @@ from livestats.errors import ChannelNotLiveError
 from livestats.providers.polyv import wire
 from livestats.providers.polyv.client import PolyvClient
 from livestats.providers.polyv.models import StreamInfoSample
-from livestats.testing import PolyvCredentials, Simulator
-from tests.conftest import collect
+from livestats.testing import PolyvCredentials, PolyvSim, Simulator, TencentSim
+from tests.conftest import collect, drain
 
 OP = "get_stream_info"
 BEIJING = timezone(timedelta(hours=8))
@@ -42,7 +43,7 @@ MakeClient = Callable[..., PolyvClient]
 
 @pytest.fixture
 async def sim() -> AsyncIterator[Simulator]:
-    async with Simulator(rooms=1, seed=11) as simulator:
+    async with Simulator(seed=11, tencent=TencentSim(rooms=1)) as simulator:
         yield simulator
 
 
@@ -275,7 +276,9 @@ def test_every_app_and_operation_shares_the_hosts_quota_key() -> None:
 async def test_two_apps_on_one_host_together_stay_within_the_quota() -> None:
     quota = Quota(3, 0.4)
     limiter = LocalLimiter()
-    async with Simulator(rooms=1, seed=11, polyv_quotas={OP: quota}) as strict:
+    async with Simulator(
+        seed=11, tencent=TencentSim(rooms=1), polyv=PolyvSim(quotas={OP: quota})
+    ) as strict:
         first = PolyvClient(
             strict.polyv.app_id,
             strict.polyv.app_secret,
@@ -293,14 +296,23 @@ async def test_two_apps_on_one_host_together_stay_within_the_quota() -> None:
             quotas={OP: quota},
             retry=RetryPolicy.instant(),
         )
+
+        async def refused(client: PolyvClient) -> list[BatchResult[str, list[StreamInfoSample]]]:
+            taken: list[BatchResult[str, list[StreamInfoSample]]] = []
+            with pytest.raises(AuthenticationError):
+                await drain(client.get_stream_info_many(ids), taken)
+            return taken
+
         async with first, second:
             ids = strict.channel_ids[:4]
             mine, theirs = await asyncio.gather(
-                collect(first.get_stream_info_many(ids)), collect(second.get_stream_info_many(ids))
+                collect(first.get_stream_info_many(ids)), refused(second)
             )
         assert all(r.ok for r in mine)
+        assert theirs
         assert all(isinstance(r.error, AuthenticationError) for r in theirs)
-        assert len(strict.arrivals(OP)) == 8
+        # The refused app's batch stopped after its first answer: 4 calls and 1.
+        assert len(strict.arrivals(OP)) == 5
         assert strict.violations(OP) == 0
         assert strict.max_in_window(OP) <= 3
 
@@ -377,7 +389,9 @@ async def strict_sim(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Simulator
     """3 calls per 0.5 s, and a 0.5 s block; the client's block is scaled to match."""
     monkeypatch.setattr(PolyvClient, "block_seconds", BLOCK)
     async with Simulator(
-        rooms=1, seed=11, polyv_quotas={OP: Quota(3, 0.5)}, polyv_block_seconds=BLOCK
+        seed=11,
+        tencent=TencentSim(rooms=1),
+        polyv=PolyvSim(quotas={OP: Quota(3, 0.5)}, block_seconds=BLOCK),
     ) as simulator:
         yield simulator
 
@@ -513,7 +527,7 @@ async def test_malformed_answers_are_decoding_errors(
     client = make_client()
     body = b'{"code": 200, "status": "success", "message": "", "data": [{"streamUrl": "x"}]}'
     sim.reply_next(OP, body=body)
-    with pytest.raises(LiveStatsError, match="bit_rate") as info:
+    with pytest.raises(LiveStatsError, match="bitRate") as info:
         await client.get_stream_info(sim.channel_ids[0])
     assert info.value.operation == OP
     assert not isinstance(info.value, ProviderError)
@@ -525,7 +539,9 @@ async def test_malformed_answers_are_decoding_errors(
 async def test_no_secret_or_sign_escapes(caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.DEBUG)
     creds = PolyvCredentials(app_id="leakyapp01", app_secret="s3cr3t" * 5 + "xy")
-    async with Simulator(rooms=1, seed=3, polyv=creds) as sim:
+    async with Simulator(
+        seed=3, tencent=TencentSim(rooms=1), polyv=PolyvSim(credentials=creds)
+    ) as sim:
         client = PolyvClient(
             creds.app_id,
             creds.app_secret,

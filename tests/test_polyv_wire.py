@@ -17,7 +17,7 @@ from livestats import (
     ResponseDecodingError,
 )
 from livestats._core.convert import structure
-from livestats._core.transport import HttpResponse
+from livestats._core.http import HttpResponse
 from livestats.errors import ChannelNotLiveError
 from livestats.providers.polyv import wire
 from livestats.providers.polyv.models import StreamInfoSample
@@ -173,12 +173,12 @@ def test_an_empty_data_list_is_an_empty_answer() -> None:
 @pytest.mark.parametrize(
     ("change", "fragment"),
     [
-        ({"bitRate": "fast"}, "bit_rate"),
-        ({"bitRate": None}, "bit_rate"),
-        ({"videoFrameRate": True}, "video_frame_rate"),
+        ({"bitRate": "fast"}, "bitRate"),
+        ({"bitRate": None}, "bitRate"),
+        ({"videoFrameRate": True}, "videoFrameRate"),
         ({"time": "07/04/2023 09:45"}, "time"),
         ({"time": 1680831924443}, "time"),
-        ({"streamUrl": 5}, "stream_url"),
+        ({"streamUrl": 5}, "streamUrl"),
     ],
 )
 def test_samples_that_do_not_fit_are_decoding_errors(change: dict[str, Any], fragment: str) -> None:
@@ -190,7 +190,7 @@ def test_samples_that_do_not_fit_are_decoding_errors(change: dict[str, Any], fra
 def test_a_missing_field_is_a_decoding_error() -> None:
     item = dict(VENDOR_ITEM)
     del item["audioFrameRate"]
-    with pytest.raises(ResponseDecodingError, match="audio_frame_rate"):
+    with pytest.raises(ResponseDecodingError, match="audioFrameRate"):
         decode_sample(item)
 
 

@@ -22,7 +22,14 @@ from livestats import (
     TencentClient,
 )
 from livestats._core.limiter import Paused
-from livestats.testing import Simulator, max_in_window, pacing_report
+from livestats.testing import (
+    ChinaNetCenterSim,
+    PolyvSim,
+    Simulator,
+    TencentSim,
+    max_in_window,
+    pacing_report,
+)
 from tests._redis_worker import collect_room_stats
 from tests.conftest import collect
 
@@ -207,9 +214,8 @@ async def test_chinanetcenter_and_polyv_clients_use_it_too(redis_url: str, redis
     prefix = secrets.token_hex(4)
     async with (
         Simulator(
-            domains=4,
-            chinanetcenter_quotas={"get_stream_durations": cnc_quota},
-            polyv_quotas={"get_stream_info": polyv_quota},
+            chinanetcenter=ChinaNetCenterSim(domains=4, quotas={"get_stream_durations": cnc_quota}),
+            polyv=PolyvSim(quotas={"get_stream_info": polyv_quota}),
         ) as sim,
         RedisLimiter(redis_url, key_prefix=prefix) as limiter,
     ):
@@ -259,7 +265,7 @@ async def test_four_processes_share_one_quota_exactly(redis_url: str) -> None:
     quota = Quota(25, 0.5)
     per_worker = 50
     ctx = multiprocessing.get_context("spawn")
-    async with Simulator(rooms=40, tencent_quotas={"get_room_stats": quota}) as sim:
+    async with Simulator(tencent=TencentSim(rooms=40, quotas={"get_room_stats": quota})) as sim:
         creds = (sim.tencent.sdkappid, sim.tencent.identifier, sim.tencent.secret_key)
         start = ctx.Barrier(4)
         results = ctx.Queue()

@@ -37,7 +37,7 @@ from livestats import (
 )
 from livestats._core.batch import fan_out
 from livestats._core.client import BaseClient
-from livestats.testing import Simulator
+from livestats.testing import ChinaNetCenterSim, PolyvSim, Simulator, TencentSim
 from tests.conftest import client_tasks
 
 #: Scaled down so a batch keeps some calls in flight and many waiting for a slot.
@@ -115,11 +115,10 @@ PROVIDERS = {"tencent": _tencent, "polyv": _polyv, "chinanetcenter": _chinanetce
 @pytest.fixture
 async def sim() -> AsyncIterator[Simulator]:
     async with Simulator(
-        rooms=50,
         seed=5,
-        tencent_quotas={"get_room_stats": None},
-        polyv_quotas={"get_stream_info": None},
-        chinanetcenter_quotas={"get_stream_durations": None},
+        tencent=TencentSim(rooms=50, quotas={"get_room_stats": None}),
+        polyv=PolyvSim(quotas={"get_stream_info": None}),
+        chinanetcenter=ChinaNetCenterSim(quotas={"get_stream_durations": None}),
     ) as simulator:
         yield simulator
 
@@ -246,7 +245,9 @@ async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> N
 
 async def test_a_cancelled_request_that_arrives_late_does_not_break_the_quota() -> None:
     quota = Quota(1, 0.5)
-    async with Simulator(rooms=5, seed=5, tencent_quotas={"get_room_stats": quota}) as sim:
+    async with Simulator(
+        seed=5, tencent=TencentSim(rooms=5, quotas={"get_room_stats": quota})
+    ) as sim:
         host, port = sim.url.removeprefix("http://").split(":")
         # The first request is written at once but reaches the server 0.3 s later.
         async with (

@@ -42,7 +42,7 @@ from livestats import (
     TencentClient,
 )
 from livestats._core.batch import fan_out
-from livestats.testing import Faults, Simulator
+from livestats.testing import ChinaNetCenterSim, Faults, PolyvSim, Simulator, TencentSim
 
 ITEMS = 2_000
 RATE = 0.15
@@ -115,7 +115,9 @@ def _check_accounting(
 )
 async def test_tencent_room_stats_batch_survives_faults(items: int, quota: Quota | None) -> None:
     quotas: dict[str, Quota | None] = {"get_room_stats": quota}
-    async with Simulator(rooms=200, seed=SEED, faults=_faults(), tencent_quotas=quotas) as sim:
+    async with Simulator(
+        seed=SEED, faults=_faults(), tencent=TencentSim(rooms=200, quotas=quotas)
+    ) as sim:
         inputs: list[Hashable] = list(itertools.islice(itertools.cycle(sim.room_ids), items))
         async with TencentClient(
             sim.tencent.sdkappid,
@@ -136,7 +138,7 @@ async def test_polyv_stream_info_batch_survives_faults() -> None:
     # Unpaced on both sides, for speed; the test below shows a dropped keep-alive
     # GET is not resent behind the limiter's back (aiohttp's hidden resend is off).
     quotas: dict[str, Quota | None] = {"get_stream_info": None}
-    async with Simulator(seed=SEED, faults=_faults(), polyv_quotas=quotas) as sim:
+    async with Simulator(seed=SEED, faults=_faults(), polyv=PolyvSim(quotas=quotas)) as sim:
         inputs: list[Hashable] = list(itertools.islice(itertools.cycle(sim.channel_ids), ITEMS))
         async with PolyvClient(
             sim.polyv.app_id,
@@ -154,7 +156,9 @@ async def test_polyv_stream_info_batch_survives_faults() -> None:
 
 async def test_chinanetcenter_single_domain_calls_survive_faults() -> None:
     quotas: dict[str, Quota | None] = {"get_stream_durations": LOOSE}
-    async with Simulator(seed=SEED, faults=_faults(), chinanetcenter_quotas=quotas) as sim:
+    async with Simulator(
+        seed=SEED, faults=_faults(), chinanetcenter=ChinaNetCenterSim(quotas=quotas)
+    ) as sim:
         inputs: list[Hashable] = list(itertools.islice(itertools.cycle(sim.domains), ITEMS))
         async with ChinaNetCenterClient(
             sim.chinanetcenter.username,
@@ -180,7 +184,7 @@ async def _polyv_calls_under_drop_faults(calls: int, quota: Quota) -> tuple[int,
     quotas: dict[str, Quota | None] = {"get_stream_info": quota}
     faults = Faults(rate=0.5, kinds=("drop_connection",))
     async with (
-        Simulator(seed=3, faults=faults, polyv_quotas=quotas, polyv_block_seconds=0.1) as sim,
+        Simulator(seed=3, faults=faults, polyv=PolyvSim(quotas=quotas, block_seconds=0.1)) as sim,
         PolyvClient(
             sim.polyv.app_id,
             sim.polyv.app_secret,

@@ -15,7 +15,7 @@ from livestats import (
     RetryPolicy,
     TencentClient,
 )
-from livestats.testing import Faults, Simulator
+from livestats.testing import ChinaNetCenterSim, Faults, Simulator, TencentSim
 from tests.conftest import collect
 
 
@@ -29,7 +29,7 @@ async def test_no_secret_escapes_a_faulty_run_at_debug_level(
 ) -> None:
     caplog.set_level(logging.DEBUG)  # every logger, aiohttp's included
     faults = Faults(rate=0.5)  # every kind of fault
-    async with Simulator(rooms=20, seed=3, faults=faults) as sim:
+    async with Simulator(seed=3, faults=faults, tencent=TencentSim(rooms=20)) as sim:
         secret = sim.tencent.secret_key
         client = TencentClient(
             sim.tencent.sdkappid,
@@ -87,7 +87,9 @@ async def test_chinanetcenter_api_key_and_authorization_never_escape(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     caplog.set_level(logging.DEBUG)
-    async with Simulator(seed=3, domains=2, faults=Faults(rate=0.5)) as sim:
+    async with Simulator(
+        seed=3, faults=Faults(rate=0.5), chinanetcenter=ChinaNetCenterSim(domains=2)
+    ) as sim:
         api_key = sim.chinanetcenter.api_key
         client = ChinaNetCenterClient(
             sim.chinanetcenter.username,

@@ -27,7 +27,7 @@ from livestats import (
     RetryPolicy,
     TencentClient,
 )
-from livestats.testing import Faults, Simulator
+from livestats.testing import ChinaNetCenterSim, Faults, PolyvSim, Simulator, TencentSim
 from tests.conftest import collect
 
 # Every fault kind; a slow reply takes longer than the client waits.
@@ -73,7 +73,7 @@ async def test_tencent_secret_key_and_usersigs_never_escape(
 ) -> None:
     caplog.set_level(logging.DEBUG)  # every logger, aiohttp's included
     wrong_key = "wrong-secret-key-0123456789abcdef"
-    async with Simulator(rooms=20, seed=5, faults=FAULTS) as sim:
+    async with Simulator(seed=5, faults=FAULTS, tencent=TencentSim(rooms=20)) as sim:
         secret = sim.tencent.secret_key
         client = TencentClient(
             sim.tencent.sdkappid,
@@ -138,7 +138,7 @@ async def test_chinanetcenter_api_key_and_authorization_never_escape(
 ) -> None:
     caplog.set_level(logging.DEBUG)
     wrong_key = "wrong-api-key-0123456789abcdef"
-    async with Simulator(seed=5, domains=2, faults=FAULTS) as sim:
+    async with Simulator(seed=5, faults=FAULTS, chinanetcenter=ChinaNetCenterSim(domains=2)) as sim:
         api_key = sim.chinanetcenter.api_key
         client = ChinaNetCenterClient(
             sim.chinanetcenter.username,
@@ -189,7 +189,9 @@ async def test_chinanetcenter_api_key_and_authorization_never_escape(
 async def test_polyv_app_secret_and_signs_never_escape(caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.DEBUG)
     wrong_secret = "wrong-app-secret-0123456789abcdef"
-    async with Simulator(seed=5, channels=6, offline_channels=2, faults=FAULTS) as sim:
+    async with Simulator(
+        seed=5, faults=FAULTS, polyv=PolyvSim(channels=6, offline_channels=2)
+    ) as sim:
         secret = sim.polyv.app_secret
         client = PolyvClient(
             sim.polyv.app_id,

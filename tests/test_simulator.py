@@ -20,13 +20,24 @@ from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import aiohttp
+import attrs
 import pytest
 import pytest_asyncio
 from aiohttp import web
 
 from livestats._core.quota import Quota
 from livestats.providers.tencent.usersig import generate_usersig
-from livestats.testing import Faults, Simulator, TencentCredentials, max_in_window
+from livestats.testing import (
+    ChinaNetCenterCredentials,
+    ChinaNetCenterSim,
+    Faults,
+    PolyvCredentials,
+    PolyvSim,
+    Simulator,
+    TencentCredentials,
+    TencentSim,
+    max_in_window,
+)
 from livestats.testing import pytest_plugin as plugin_module
 
 pytest_plugins = ["pytester"]
@@ -42,6 +53,7 @@ STATS_FIELDS = {
     "TotalMsgCount",
 }
 GIFT_FIELDS = {"Sequence", "TotalCount", "TotalCoins", "GiftSenderCount"}
+ONE_ROOM = TencentSim(rooms=1)
 LISTING_FIELDS = {
     "RoomName",
     "RoomId",
@@ -66,7 +78,7 @@ class FakeClock:
 
 @pytest_asyncio.fixture
 async def sim() -> AsyncIterator[Simulator]:
-    async with Simulator(rooms=50, seed=7) as simulator:
+    async with Simulator(seed=7, tencent=TencentSim(rooms=50)) as simulator:
         yield simulator
 
 
@@ -149,7 +161,7 @@ def all_ints(values: Json) -> bool:
 
 
 async def test_lifecycle_and_public_attributes() -> None:
-    simulator = Simulator(rooms=3)
+    simulator = Simulator(tencent=TencentSim(rooms=3))
     assert isinstance(simulator.app, web.Application)
     with pytest.raises(RuntimeError):
         _ = simulator.url
@@ -178,17 +190,67 @@ def test_default_credentials_are_fixed_per_seed() -> None:
 @pytest.mark.parametrize(
     "kwargs",
     [
-        {"rooms": -1},
-        {"rooms": 1.5},
         {"port": 70000},
+        {"port": -1},
         {"seed": "0"},
-        {"tencent_quotas": {"get_everything": Quota(1, 1.0)}},
+        {"seed": True},
         {"faults": Faults(operations=frozenset({"get_everything"}))},
     ],
 )
 def test_constructor_refuses_bad_settings(kwargs: dict[str, Any]) -> None:
-    with pytest.raises(ValueError, match=r"rooms|port|seed|get_everything"):
+    with pytest.raises(ValueError, match=r"port|seed|get_everything"):
         Simulator(**kwargs)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"rooms": -1}, r"TencentSim\.rooms must be at least 0"),
+        ({"rooms": 1.5}, r"TencentSim\.rooms must be an int"),
+        ({"rooms": True}, r"TencentSim\.rooms must be an int"),
+        ({"quotas": {"get_everything": Quota(1, 1.0)}}, "get_everything"),
+        ({"quotas": {"get_room_stats": 5}}, "get_room_stats"),
+    ],
+)
+def test_tencent_settings_are_validated(kwargs: dict[str, Any], match: str) -> None:
+    with pytest.raises(ValueError, match=match):
+        TencentSim(**kwargs)
+
+
+@pytest.mark.parametrize(
+    ("name", "settings", "credentials"),
+    [
+        ("tencent", TencentSim, TencentCredentials.from_seed(0)),
+        ("chinanetcenter", ChinaNetCenterSim, ChinaNetCenterCredentials.from_seed(0)),
+        ("polyv", PolyvSim, PolyvCredentials.from_seed(0)),
+    ],
+)
+def test_settings_of_the_wrong_type_are_refused(
+    name: str, settings: type[Any], credentials: Any
+) -> None:
+    # The old form, credentials where the settings go, says where they went.
+    pattern = rf"{name} must be a livestats\.testing\.{settings.__name__} .*credentials="
+    with pytest.raises(TypeError, match=pattern) as caught:
+        Simulator(**{name: credentials})
+    secrets = [value for value in attrs.asdict(credentials).values() if isinstance(value, str)]
+    assert not any(secret in str(caught.value) for secret in secrets)
+    with pytest.raises(TypeError, match=rf"{settings.__name__}\.credentials"):
+        settings(credentials=attrs.asdict(credentials))
+    with pytest.raises(TypeError, match=rf"{settings.__name__}\.quotas must be a mapping"):
+        settings(quotas=[("get_room_stats", None)])
+
+
+def test_settings_are_plain_frozen_values() -> None:
+    quotas: dict[str, Quota | None] = {"get_room_stats": None}
+    settings = TencentSim(rooms=3, quotas=quotas)
+    quotas["get_room_stats"] = Quota(1, 1.0)  # the settings keep their own copy
+    assert settings == TencentSim(rooms=3, quotas={"get_room_stats": None})
+    with pytest.raises(attrs.exceptions.FrozenInstanceError):
+        settings.rooms = 4  # type: ignore[misc]
+    with pytest.raises(TypeError):
+        TencentSim(3)  # type: ignore[call-arg]
+    assert Simulator().room_ids == Simulator(tencent=TencentSim()).room_ids
+    assert len(Simulator().room_ids) == 200
 
 
 def test_credentials_are_validated() -> None:
@@ -200,7 +262,7 @@ def test_credentials_are_validated() -> None:
 
 async def test_custom_credentials_are_served(session: aiohttp.ClientSession) -> None:
     creds = TencentCredentials(sdkappid=1400000001, identifier="admin", secret_key="s3cret")
-    async with Simulator(rooms=1, tencent=creds) as simulator:
+    async with Simulator(tencent=TencentSim(rooms=1, credentials=creds)) as simulator:
         assert simulator.tencent is creds
         doc = await call(session, simulator, "get_room_stats", {"RoomId": "room-00000"})
     assert_ok(doc)
@@ -221,7 +283,10 @@ async def test_room_stats_shape_and_determinism(
     assert set(response) == STATS_FIELDS
     assert all_ints(response)
     assert response["TotalUniqueGiftSenders"] <= response["TotalGiftsSent"]
-    async with Simulator(rooms=50, seed=7) as twin, Simulator(rooms=50, seed=8) as other:
+    async with (
+        Simulator(seed=7, tencent=TencentSim(rooms=50)) as twin,
+        Simulator(seed=8, tencent=TencentSim(rooms=50)) as other,
+    ):
         same = assert_ok(await call(session, twin, "get_room_stats", {"RoomId": "room-00003"}))
         differs = assert_ok(await call(session, other, "get_room_stats", {"RoomId": "room-00003"}))
     assert same == response
@@ -373,7 +438,7 @@ async def test_expiry_follows_the_wall_clock_even_for_a_cached_sig(
     session: aiohttp.ClientSession,
 ) -> None:
     wall = FakeClock(1_000_000.0)
-    async with Simulator(rooms=1, wall_clock=wall) as simulator:
+    async with Simulator(wall_clock=wall, tencent=ONE_ROOM) as simulator:
         query = signed_query(simulator, sign(simulator.tencent, now=1_000_000, expire=100))
         body = {"RoomId": "room-00000"}
         assert_ok(await call(session, simulator, "get_room_stats", body, query=query))
@@ -388,7 +453,7 @@ async def test_expiry_follows_the_wall_clock_even_for_a_cached_sig(
 
 async def test_a_burst_over_the_quota_is_refused(session: aiohttp.ClientSession) -> None:
     clock = FakeClock(10.0)
-    async with Simulator(rooms=5, clock=clock) as simulator:
+    async with Simulator(clock=clock, tencent=TencentSim(rooms=5)) as simulator:
         query = signed_query(simulator)
         burst = [
             call(session, simulator, "get_room_stats", {"RoomId": "room-00000"}, query=query)
@@ -411,7 +476,7 @@ async def test_the_window_slides_and_refused_requests_count(
 ) -> None:
     clock = FakeClock()
     quotas: dict[str, Quota | None] = {"get_room_stats": Quota(2, 1.0)}
-    async with Simulator(rooms=1, clock=clock, tencent_quotas=quotas) as simulator:
+    async with Simulator(clock=clock, tencent=TencentSim(rooms=1, quotas=quotas)) as simulator:
         outcomes = []
         for now in (0.0, 0.0, 0.5, 1.0, 1.2, 2.5):
             clock.now = now
@@ -429,7 +494,9 @@ async def test_an_operation_mapped_to_none_is_not_enforced(
     session: aiohttp.ClientSession,
 ) -> None:
     quotas: dict[str, Quota | None] = {"get_room_list": None}
-    async with Simulator(rooms=3, clock=FakeClock(), tencent_quotas=quotas) as simulator:
+    async with Simulator(
+        clock=FakeClock(), tencent=TencentSim(rooms=3, quotas=quotas)
+    ) as simulator:
         for _ in range(15):
             assert_ok(await call(session, simulator, "get_room_list", {"Next": "", "Count": 1}))
         assert simulator.violations("get_room_list") == 0
@@ -443,7 +510,7 @@ async def test_arrivals_include_refused_faulted_and_scripted_requests(
 ) -> None:
     clock = FakeClock()
     faults = Faults(rate=1.0, kinds=("internal_error",), operations=frozenset({"get_gift_count"}))
-    async with Simulator(rooms=1, clock=clock, faults=faults) as simulator:
+    async with Simulator(clock=clock, faults=faults, tencent=ONE_ROOM) as simulator:
         bad_query = {**signed_query(simulator), "usersig": "garbage"}
         clock.now = 1.0
         await call(session, simulator, "get_room_stats", {"RoomId": "room-00000"}, query=bad_query)
@@ -517,7 +584,7 @@ async def test_fail_next(sim: Simulator, session: aiohttp.ClientSession) -> None
 
 
 def test_fail_next_refuses_bad_arguments() -> None:
-    simulator = Simulator(rooms=1)
+    simulator = Simulator(tencent=ONE_ROOM)
     with pytest.raises(ValueError, match="success"):
         simulator.fail_next("get_room_stats", 0)
     with pytest.raises(ValueError, match="times"):
@@ -545,14 +612,14 @@ def only(kind: str, **kwargs: Any) -> Faults:
 
 
 async def test_internal_error_fault(session: aiohttp.ClientSession) -> None:
-    async with Simulator(rooms=1, faults=only("internal_error")) as simulator:
+    async with Simulator(faults=only("internal_error"), tencent=ONE_ROOM) as simulator:
         doc = await call(session, simulator, "get_room_stats", {"RoomId": "room-00000"})
         assert_fail(doc, 100001)
         assert simulator.faults_injected("get_room_stats") == {"internal_error": 1}
 
 
 async def test_bad_gateway_fault(session: aiohttp.ClientSession) -> None:
-    async with Simulator(rooms=1, faults=only("bad_gateway")) as simulator:
+    async with Simulator(faults=only("bad_gateway"), tencent=ONE_ROOM) as simulator:
         url = f"{simulator.url}{PATH}get_room_stats"
         query = signed_query(simulator)
         async with session.post(url, params=query, json={"RoomId": "room-00000"}) as resp:
@@ -566,7 +633,7 @@ async def test_drop_connection_fault_disconnects_quietly(
     session: aiohttp.ClientSession, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.DEBUG)
-    async with Simulator(rooms=1, faults=only("drop_connection")) as simulator:
+    async with Simulator(faults=only("drop_connection"), tencent=ONE_ROOM) as simulator:
         url = f"{simulator.url}{PATH}get_room_stats"
         for _ in range(2):
             with pytest.raises((aiohttp.ServerDisconnectedError, aiohttp.ClientOSError)):
@@ -577,7 +644,7 @@ async def test_drop_connection_fault_disconnects_quietly(
 
 
 async def test_slow_reply_fault(session: aiohttp.ClientSession) -> None:
-    async with Simulator(rooms=1, faults=only("slow_reply", slow_delay=0.2)) as simulator:
+    async with Simulator(faults=only("slow_reply", slow_delay=0.2), tencent=ONE_ROOM) as simulator:
         started = time.monotonic()
         doc = await call(session, simulator, "get_room_stats", {"RoomId": "room-00000"})
         assert time.monotonic() - started >= 0.2
@@ -587,7 +654,7 @@ async def test_slow_reply_fault(session: aiohttp.ClientSession) -> None:
 
 async def test_faults_only_hit_the_chosen_operations(session: aiohttp.ClientSession) -> None:
     faults = only("internal_error", operations={"get_gift_count"})
-    async with Simulator(rooms=1, faults=faults) as simulator:
+    async with Simulator(faults=faults, tencent=ONE_ROOM) as simulator:
         assert_ok(await call(session, simulator, "get_room_stats", {"RoomId": "room-00000"}))
         body = {"RoomId": "room-00000", "From_Account": "a"}
         assert_fail(await call(session, simulator, "get_gift_count", body), 100001)
@@ -609,13 +676,13 @@ async def _fault_outcomes(
 
 async def test_faults_are_deterministic_per_seed(session: aiohttp.ClientSession) -> None:
     faults = Faults(rate=0.5, kinds=("internal_error", "bad_gateway"))
-    async with Simulator(rooms=1, seed=3, faults=faults) as first:
+    async with Simulator(seed=3, faults=faults, tencent=ONE_ROOM) as first:
         outcomes = await _fault_outcomes(session, first)
         first.reset()
         assert await _fault_outcomes(session, first) == outcomes
-    async with Simulator(rooms=1, seed=3, faults=faults) as second:
+    async with Simulator(seed=3, faults=faults, tencent=ONE_ROOM) as second:
         assert await _fault_outcomes(session, second) == outcomes
-    async with Simulator(rooms=1, seed=4, faults=faults) as other:
+    async with Simulator(seed=4, faults=faults, tencent=ONE_ROOM) as other:
         assert await _fault_outcomes(session, other) != outcomes
     assert set(outcomes) == {(200, 0), (200, 100001), (502, None)}
 
@@ -648,7 +715,7 @@ async def test_no_usersig_or_secret_in_logs_or_reprs(
 ) -> None:
     caplog.set_level(logging.DEBUG)
     faults = Faults(rate=0.5, kinds=("drop_connection", "bad_gateway", "internal_error"))
-    async with Simulator(rooms=2, faults=faults) as simulator:
+    async with Simulator(faults=faults, tencent=TencentSim(rooms=2)) as simulator:
         creds = simulator.tencent
         usersig = sign(creds)
         bad_usersig = sign(creds, secret_key="0" * 64)

@@ -9,8 +9,12 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import hashlib
+import hmac
+import json
 import logging
-from collections.abc import AsyncIterator
+import re
+from collections.abc import AsyncIterator, Callable
 from datetime import date, datetime, timedelta, timezone
 from email.utils import formatdate
 from typing import Any
@@ -20,8 +24,12 @@ import pytest
 import pytest_asyncio
 
 from livestats._core.quota import Quota
-from livestats.testing import ChinaNetCenterCredentials, Faults, Simulator
-from livestats.testing._chinanetcenter import api_key_password
+from livestats.testing import ChinaNetCenterCredentials, ChinaNetCenterSim, Faults, Simulator
+from livestats.testing._chinanetcenter import (
+    AKSK_TIMESTAMP_TOLERANCE_S,
+    aksk_signature,
+    api_key_password,
+)
 
 PATH = "/api/report/domain/stream/duration"
 OP = "get_stream_durations"
@@ -106,6 +114,12 @@ async def post(
         return resp.status, doc
 
 
+def limited(clock: FakeClock, quota: Quota) -> Simulator:
+    """A simulator on ``clock`` whose ChinaNetCenter quota is ``quota``."""
+    settings = ChinaNetCenterSim(quotas={OP: quota})
+    return Simulator(seed=5, clock=clock, wall_clock=lambda: WALL, chinanetcenter=settings)
+
+
 def assert_error(status: int, doc: Json, http: int, code: str) -> None:
     assert (status, doc["code"]) == (http, code), doc
     assert isinstance(doc["message"], str)
@@ -138,32 +152,54 @@ def test_default_account_and_data_are_fixed_per_seed() -> None:
     assert first.chinanetcenter == again.chinanetcenter
     assert first.chinanetcenter != other.chinanetcenter
     assert first.chinanetcenter.api_key not in repr(first.chinanetcenter)
-    domains = Simulator(domains=2, streams_per_domain=3).domains
+    domains = Simulator(chinanetcenter=ChinaNetCenterSim(domains=2, streams_per_domain=3)).domains
     assert list(domains) == ["live1.example.com", "live2.example.com"]
     assert all(len(streams) == 3 for streams in domains.values())
     assert all(stream.count("/") == 1 for streams in domains.values() for stream in streams)
 
 
 @pytest.mark.parametrize(
-    "kwargs",
+    ("kwargs", "match"),
     [
-        {"domains": -1},
-        {"streams_per_domain": 1.5},
-        {"chinanetcenter_max_domains": 0},
-        {"chinanetcenter_time_format": "iso"},
-        {"chinanetcenter_quotas": {"get_everything": Quota(1, 1.0)}},
+        ({"domains": -1}, r"ChinaNetCenterSim\.domains must be at least 0"),
+        ({"streams_per_domain": 1.5}, r"ChinaNetCenterSim\.streams_per_domain must be an int"),
+        ({"max_domains": 0}, r"ChinaNetCenterSim\.max_domains must be at least 1"),
+        ({"time_format": "iso"}, r"ChinaNetCenterSim\.time_format must be one of epoch_s"),
+        ({"quotas": {"get_everything": Quota(1, 1.0)}}, "get_everything"),
     ],
 )
-def test_constructor_refuses_bad_settings(kwargs: dict[str, Any]) -> None:
-    with pytest.raises(ValueError, match=r"domains|streams_per_domain|time_format|get_everything"):
-        Simulator(**kwargs)
+def test_settings_are_validated(kwargs: dict[str, Any], match: str) -> None:
+    with pytest.raises(ValueError, match=match):
+        ChinaNetCenterSim(**kwargs)
 
 
-def test_credentials_are_validated() -> None:
-    with pytest.raises(ValueError, match="username"):
-        ChinaNetCenterCredentials(username="a:b", api_key="k")
-    with pytest.raises(ValueError, match="api_key"):
-        ChinaNetCenterCredentials(username="a", api_key="")
+KEYS = {"username": "a", "api_key": "k", "access_key": "ak", "secret_key": "sk"}
+
+
+@pytest.mark.parametrize(
+    ("change", "match"),
+    [
+        ({"username": "a:b"}, "username"),
+        ({"api_key": ""}, "api_key"),
+        ({"access_key": ""}, "access_key"),
+        ({"access_key": "a,b"}, "access_key"),
+        ({"access_key": "a b"}, "access_key"),
+        ({"secret_key": " "}, "secret_key"),
+    ],
+)
+def test_credentials_are_validated(change: dict[str, str], match: str) -> None:
+    with pytest.raises(ValueError, match=match):
+        ChinaNetCenterCredentials(**{**KEYS, **change})
+
+
+def test_default_access_keys_are_fixed_per_seed() -> None:
+    creds = Simulator(seed=1).chinanetcenter
+    assert creds == ChinaNetCenterCredentials.from_seed(1)
+    assert creds.access_key != ChinaNetCenterCredentials.from_seed(2).access_key
+    assert creds.secret_key != ChinaNetCenterCredentials.from_seed(2).secret_key
+    assert creds.access_key in repr(creds)
+    assert creds.secret_key not in repr(creds)
+    assert len({creds.api_key, creds.secret_key, creds.access_key}) == 3
 
 
 # -- the answer -----------------------------------------------------------------
@@ -213,7 +249,9 @@ async def test_answer_is_deterministic_per_seed(session: aiohttp.ClientSession) 
 async def test_only_requested_streams_that_pushed_appear(
     session: aiohttp.ClientSession,
 ) -> None:
-    async with Simulator(seed=5, wall_clock=lambda: WALL, streams_per_domain=12) as simulator:
+    async with Simulator(
+        seed=5, wall_clock=lambda: WALL, chinanetcenter=ChinaNetCenterSim(streams_per_domain=12)
+    ) as simulator:
         domain, streams = next(iter(simulator.domains.items()))
         wanted = [streams[1], "live/not-a-stream", streams[1]]
         _, doc = await post(session, simulator, body_for(simulator, streams=wanted))
@@ -234,7 +272,9 @@ async def test_only_requested_streams_that_pushed_appear(
 async def test_a_session_belongs_to_the_day_it_starts_on(
     session: aiohttp.ClientSession,
 ) -> None:
-    async with Simulator(seed=5, wall_clock=lambda: WALL, streams_per_domain=12) as simulator:
+    async with Simulator(
+        seed=5, wall_clock=lambda: WALL, chinanetcenter=ChinaNetCenterSim(streams_per_domain=12)
+    ) as simulator:
         _, doc = await post(session, simulator, body_for(simulator, date_from="2024-05-15"))
         crossing = [
             (stream["stream"], detail)
@@ -270,7 +310,9 @@ async def test_time_formats(session: aiohttp.ClientSession, fmt: str) -> None:
     tz = timezone(timedelta(hours=-5))
     async with (
         Simulator(seed=5, wall_clock=lambda: WALL) as reference,
-        Simulator(seed=5, wall_clock=lambda: WALL, chinanetcenter_time_format=fmt) as simulator,
+        Simulator(
+            seed=5, wall_clock=lambda: WALL, chinanetcenter=ChinaNetCenterSim(time_format=fmt)
+        ) as simulator,
     ):
         headers = {**auth_headers(simulator), "X-Time-Zone": "GMT-05:00"}
         _, doc = await post(session, simulator, body_for(simulator), headers=headers)
@@ -324,7 +366,9 @@ async def test_the_time_zone_moves_day_boundaries_not_pushes(
 
 
 async def test_no_dates_means_the_last_seven_days(session: aiohttp.ClientSession) -> None:
-    async with Simulator(seed=5, wall_clock=lambda: WALL, streams_per_domain=20) as simulator:
+    async with Simulator(
+        seed=5, wall_clock=lambda: WALL, chinanetcenter=ChinaNetCenterSim(streams_per_domain=20)
+    ) as simulator:
         body = body_for(simulator, date_from=None, date_to=None)
         _, doc = await post(session, simulator, body)
         explicit = body_for(simulator, date_from="2024-06-09", date_to="2024-06-15")
@@ -426,7 +470,7 @@ async def test_too_many_domains(session: aiohttp.ClientSession) -> None:
         "The request was rejected because the number of Domain(2) exceeds the limit (1)."
     )
     async with Simulator(
-        seed=5, wall_clock=lambda: WALL, chinanetcenter_max_domains=2
+        seed=5, wall_clock=lambda: WALL, chinanetcenter=ChinaNetCenterSim(max_domains=2)
     ) as simulator:
         status, doc = await post(session, simulator, {"domainStream": entries})
     assert status == 200
@@ -498,14 +542,6 @@ async def test_date_is_not_checked_for_freshness(
 ) -> None:
     headers = auth_headers(sim, date_header="Thu, 17 May 2012 19:37:58 GMT")
     status, _ = await post(session, sim, body_for(sim), headers=headers)
-    assert status == 200
-
-
-async def test_custom_credentials(session: aiohttp.ClientSession) -> None:
-    creds = ChinaNetCenterCredentials(username="example_username", api_key="testApiKey")
-    async with Simulator(chinanetcenter=creds, wall_clock=lambda: WALL) as simulator:
-        assert simulator.chinanetcenter is creds
-        status, _ = await post(session, simulator, body_for(simulator))
     assert status == 200
 
 
@@ -596,15 +632,280 @@ async def test_malformed_body(
     assert_error(*await post(session, sim, body), 400, code)
 
 
+# -- AK/SK (CNC-HMAC-SHA256) -------------------------------------------------------
+
+KAT_BODY = (
+    b'{"dateFrom":"2021-08-10","dateTo":"2021-08-12",'
+    b'"domainStream":[{"domain":"www.a.com","stream":["test/steam0"]}]}'
+)
+KAT_SIGNATURE = "dc472ba7117849910d71bad57963ac483f5918821eb5ab699ebb824cbb41f9c0"
+
+
+def sign_aksk(secret_key: str, timestamp: str, body: bytes, signed: dict[str, str]) -> str:
+    """The test's own signer, step by step from providers.md (POST, so no query)."""
+    names = sorted(name.lower() for name in signed)
+    values = {name.lower(): value for name, value in signed.items()}
+    canonical_headers = "".join(f"{name}:{values[name].lower()}\n" for name in names)
+    canonical_request = (
+        f"POST\n{PATH}\n\n{canonical_headers}\n{';'.join(names)}\n"
+        + hashlib.sha256(body).hexdigest()
+    )
+    string_to_sign = (
+        f"CNC-HMAC-SHA256\n{timestamp}\n" + hashlib.sha256(canonical_request.encode()).hexdigest()
+    )
+    return hmac.new(secret_key.encode(), string_to_sign.encode(), hashlib.sha256).hexdigest()
+
+
+def aksk_headers(
+    sim: Simulator,
+    body: bytes,
+    *,
+    access_key: str | None = None,
+    credential: str | None = None,
+    secret_key: str | None = None,
+    timestamp: float = WALL,
+    signed: tuple[str, ...] = ("Content-Type", "Host"),
+    extra: dict[str, str] | None = None,
+) -> dict[str, str]:
+    """The headers of a request signed with the simulator's AK/SK (or the ones given).
+
+    ``extra`` headers are signed (when ``signed`` names them) and sent; ``Host`` is
+    the simulator's host and port, as aiohttp sends it.
+    """
+    creds = sim.chinanetcenter
+    key = creds.access_key if access_key is None else access_key
+    headers = {
+        "Content-Type": "application/json",
+        "Accept": "application/json",
+        "Host": sim.url.removeprefix("http://"),
+        "x-cnc-auth-method": "AKSK",
+        "x-cnc-accessKey": key,
+        "x-cnc-timestamp": str(int(timestamp)),
+        **(extra or {}),
+    }
+    by_name = {name.lower(): value for name, value in headers.items()}
+    to_sign = {name: by_name[name.lower()] for name in signed}
+    signature = sign_aksk(
+        creds.secret_key if secret_key is None else secret_key,
+        headers["x-cnc-timestamp"],
+        body,
+        to_sign,
+    )
+    names = ";".join(sorted(name.lower() for name in signed))
+    headers["Authorization"] = (
+        f"CNC-HMAC-SHA256 Credential={key if credential is None else credential}, "
+        f"SignedHeaders={names}, Signature={signature}"
+    )
+    return headers
+
+
+def aksk_body(sim: Simulator) -> bytes:
+    """A valid body as exact bytes, in the vendor's compact JSON (no spaces)."""
+    return json.dumps(body_for(sim), separators=(",", ":")).encode()
+
+
+async def post_raw(
+    session: aiohttp.ClientSession, sim: Simulator, body: bytes, headers: dict[str, str]
+) -> tuple[int, Json]:
+    # No automatic headers: what is sent is exactly what the test signed.
+    async with session.post(
+        f"{sim.url}{PATH}", data=body, headers=headers, skip_auto_headers=["Content-Type"]
+    ) as resp:
+        assert resp.content_type == "application/json"
+        doc: Json = await resp.json()
+        return resp.status, doc
+
+
+@pytest.mark.parametrize(
+    "signed",
+    [
+        {"content-type": "application/json", "host": "open.chinanetcenter.com"},
+        # Names in any case and order: they are lower-cased and sorted.
+        {"Host": "open.chinanetcenter.com", "Content-Type": "application/json"},
+    ],
+)
+def test_aksk_known_answer(signed: dict[str, str]) -> None:
+    signature = aksk_signature(
+        "testSecretKey",
+        method="POST",
+        path=PATH,
+        query="",
+        signed_headers=signed,
+        body=KAT_BODY,
+        timestamp="1628600000",
+    )
+    assert signature == KAT_SIGNATURE
+    # The test's own signer, which signs the requests below, agrees.
+    assert sign_aksk("testSecretKey", "1628600000", KAT_BODY, signed) == KAT_SIGNATURE
+
+
+async def test_aksk_signed_request_is_answered(
+    sim: Simulator, session: aiohttp.ClientSession
+) -> None:
+    body = aksk_body(sim)
+    status, doc = await post_raw(session, sim, body, aksk_headers(sim, body))
+    assert (status, doc["code"]) == (200, "0")
+    _, basic = await post(session, sim, body_for(sim))
+    assert doc == basic, "both schemes get the same answer"
+    assert len(sim.arrivals(OP)) == 2
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"signed": ("accept", "content-type", "host", "x-cnc-timestamp")},
+        {"signed": ("Host", "Content-Type")},
+        {"timestamp": WALL - AKSK_TIMESTAMP_TOLERANCE_S},
+        {"timestamp": WALL + AKSK_TIMESTAMP_TOLERANCE_S},
+        {
+            "extra": {"X-Time-Zone": "GMT-05:00"},
+            "signed": ("content-type", "host", "x-time-zone"),
+        },
+    ],
+)
+async def test_aksk_variants_accepted(
+    sim: Simulator, session: aiohttp.ClientSession, kwargs: dict[str, Any]
+) -> None:
+    body = aksk_body(sim)
+    status, doc = await post_raw(session, sim, body, aksk_headers(sim, body, **kwargs))
+    assert (status, doc["code"]) == (200, "0"), doc
+
+
+def _tampered(body: bytes) -> bytes:
+    return body.replace(b'"dateFrom":"2024-06-01"', b'"dateFrom":"2024-06-02"')
+
+
+def _without(*names: str) -> Callable[[dict[str, str]], dict[str, str]]:
+    def drop(headers: dict[str, str]) -> dict[str, str]:
+        return {name: value for name, value in headers.items() if name not in names}
+
+    return drop
+
+
+def _replace(name: str, value: str) -> Callable[[dict[str, str]], dict[str, str]]:
+    def change(headers: dict[str, str]) -> dict[str, str]:
+        return {**headers, name: value}
+
+    return change
+
+
+def _keep(headers: dict[str, str]) -> dict[str, str]:
+    return headers
+
+
+WRONG = "access key or the signature is wrong"
+MISSING = "is missing|must be AKSK|must be epoch seconds"
+TOO_FAR = "too far from now"
+NOT_COVERED = "must include content-type and host"
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "after", "tamper", "reason"),
+    [
+        # the wrong access key, in both places, or in one of them
+        ({"access_key": "somebody-else"}, _keep, False, WRONG),
+        ({"credential": "somebody-else"}, _keep, False, WRONG),
+        ({}, _replace("x-cnc-accessKey", "somebody-else"), False, WRONG),
+        # a wrong signature: another secret, body, host, content type or timestamp
+        ({"secret_key": "not-the-secret"}, _keep, False, WRONG),
+        ({}, _keep, True, WRONG),
+        ({}, _replace("Host", "open.chinanetcenter.com"), False, WRONG),
+        ({}, _replace("Content-Type", "application/x-www-form-urlencoded"), False, WRONG),
+        ({}, _replace("x-cnc-timestamp", str(int(WALL) + 1)), False, WRONG),
+        (
+            {},
+            _replace("Authorization", "CNC-HMAC-SHA256 Credential=x, SignedHeaders=host"),
+            False,
+            "must carry Credential, SignedHeaders and Signature",
+        ),
+        # SignedHeaders without content-type or host (signed consistently)
+        ({"signed": ("host",)}, _keep, False, NOT_COVERED),
+        ({"signed": ("content-type",)}, _keep, False, NOT_COVERED),
+        ({"signed": ("accept", "x-cnc-timestamp")}, _keep, False, NOT_COVERED),
+        # a missing header
+        ({}, _without("x-cnc-auth-method"), False, MISSING),
+        ({}, _replace("x-cnc-auth-method", "BASIC"), False, MISSING),
+        ({}, _without("x-cnc-accessKey"), False, MISSING),
+        ({}, _without("x-cnc-timestamp"), False, MISSING),
+        ({}, _without("Content-Type"), False, MISSING),
+        (
+            {"extra": {"X-Extra": "1"}, "signed": ("content-type", "host", "x-extra")},
+            _without("X-Extra"),
+            False,
+            MISSING,
+        ),
+        # a timestamp off the wall clock, or not epoch seconds
+        ({"timestamp": WALL - AKSK_TIMESTAMP_TOLERANCE_S - 1}, _keep, False, TOO_FAR),
+        ({"timestamp": WALL + AKSK_TIMESTAMP_TOLERANCE_S + 1}, _keep, False, TOO_FAR),
+        ({}, _replace("x-cnc-timestamp", "2024-06-15T04:00:00Z"), False, MISSING),
+    ],
+)
+async def test_aksk_refusals(
+    sim: Simulator,
+    session: aiohttp.ClientSession,
+    kwargs: dict[str, Any],
+    after: Callable[[dict[str, str]], dict[str, str]],
+    tamper: bool,
+    reason: str,
+) -> None:
+    body = aksk_body(sim)
+    headers = after(aksk_headers(sim, body, **kwargs))
+    sent = _tampered(body) if tamper else body
+    assert sent != body or not tamper
+    status, doc = await post_raw(session, sim, sent, headers)
+    assert_error(status, doc, 401, "401")
+    assert re.search(reason, doc["message"]), doc
+    # Nothing about the secret or the expected signature comes back.
+    assert sim.chinanetcenter.secret_key not in doc["message"]
+
+
+async def test_aksk_quota_counts_per_access_key(session: aiohttp.ClientSession) -> None:
+    clock = FakeClock(10.0)
+    async with limited(clock, Quota(2, 1.0)) as simulator:
+        body = aksk_body(simulator)
+        statuses = [
+            (await post_raw(session, simulator, body, aksk_headers(simulator, body)))[0]
+            for _ in range(3)
+        ]
+        assert statuses == [200, 200, 429]
+        assert simulator.violations(OP) == 1
+
+        # The account user (Basic) and another access key each have a window of their own.
+        status, _ = await post(session, simulator, body_for(simulator))
+        assert status == 200
+        other = aksk_headers(simulator, body, access_key="somebody-else")
+        assert_error(*await post_raw(session, simulator, body, other), 401, "401")
+        assert simulator.violations(OP) == 1
+
+        clock.now = 11.0
+        status, _ = await post_raw(session, simulator, body, aksk_headers(simulator, body))
+        assert status == 200
+
+
+async def test_custom_credentials_serve_both_schemes(session: aiohttp.ClientSession) -> None:
+    creds = ChinaNetCenterCredentials(
+        username="example_username",
+        api_key="testApiKey",
+        access_key="testAccessKey",
+        secret_key="testSecretKey",
+    )
+    settings = ChinaNetCenterSim(credentials=creds)
+    async with Simulator(chinanetcenter=settings, wall_clock=lambda: WALL) as simulator:
+        assert simulator.chinanetcenter is creds
+        basic, _ = await post(session, simulator, body_for(simulator))
+        body = aksk_body(simulator)
+        headers = aksk_headers(simulator, body)
+        assert "Credential=testAccessKey," in headers["Authorization"]
+        aksk, _ = await post_raw(session, simulator, body, headers)
+    assert (basic, aksk) == (200, 200)
+
+
 # -- quota, scripts and faults --------------------------------------------------
 
 
 async def test_quota_per_username(session: aiohttp.ClientSession) -> None:
     clock = FakeClock(10.0)
-    quotas: dict[str, Quota | None] = {OP: Quota(3, 0.5)}
-    async with Simulator(
-        seed=5, clock=clock, wall_clock=lambda: WALL, chinanetcenter_quotas=quotas
-    ) as simulator:
+    async with limited(clock, Quota(3, 0.5)) as simulator:
         replies = await asyncio.gather(
             *(post(session, simulator, body_for(simulator)) for _ in range(5))
         )
@@ -696,6 +997,6 @@ async def test_no_secret_in_logs_or_reprs(
                 pass
         shown = [repr(simulator), repr(creds), str(creds)]
     logged = caplog.text + "".join(record.getMessage() for record in caplog.records)
-    for secret in (creds.api_key, password.split(":")[1]):
+    for secret in (creds.api_key, creds.secret_key, password.split(":")[1]):
         assert secret not in logged
         assert all(secret not in text for text in shown)

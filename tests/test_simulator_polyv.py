@@ -21,7 +21,7 @@ import pytest
 import pytest_asyncio
 
 from livestats._core.quota import Quota
-from livestats.testing import Faults, PolyvCredentials, Simulator
+from livestats.testing import Faults, PolyvCredentials, PolyvSim, Simulator
 from livestats.testing._polyv import _sign
 
 PATH = "/live/v3/channel/monitor/list-tencent-stream-info"
@@ -135,23 +135,24 @@ def test_default_app_and_channels_are_fixed_per_seed() -> None:
     every = first.channel_ids + first.offline_channel_ids
     assert len(set(every)) == 7
     assert all(re.fullmatch(r"[1-9][0-9]{6}", channel) for channel in every)
-    sized = Simulator(channels=30, offline_channels=0)
+    sized = Simulator(polyv=PolyvSim(channels=30, offline_channels=0))
     assert (len(sized.channel_ids), sized.offline_channel_ids) == (30, [])
 
 
 @pytest.mark.parametrize(
-    "kwargs",
+    ("kwargs", "match"),
     [
-        {"channels": -1},
-        {"offline_channels": 1.5},
-        {"polyv_block_seconds": -1.0},
-        {"polyv_block_seconds": float("nan")},
-        {"polyv_quotas": {"get_everything": Quota(1, 1.0)}},
+        ({"channels": -1}, r"PolyvSim\.channels must be at least 0"),
+        ({"offline_channels": 1.5}, r"PolyvSim\.offline_channels must be an int"),
+        ({"block_seconds": -1.0}, r"PolyvSim\.block_seconds must be a non-negative number"),
+        ({"block_seconds": float("nan")}, r"PolyvSim\.block_seconds"),
+        ({"block_seconds": True}, r"PolyvSim\.block_seconds"),
+        ({"quotas": {"get_everything": Quota(1, 1.0)}}, "get_everything"),
     ],
 )
-def test_constructor_refuses_bad_settings(kwargs: dict[str, Any]) -> None:
-    with pytest.raises(ValueError, match=r"channels|polyv_block_seconds|get_everything"):
-        Simulator(**kwargs)
+def test_settings_are_validated(kwargs: dict[str, Any], match: str) -> None:
+    with pytest.raises(ValueError, match=match):
+        PolyvSim(**kwargs)
 
 
 def test_credentials_are_validated() -> None:
@@ -366,8 +367,7 @@ async def test_quota_then_block_per_ip(session: aiohttp.ClientSession) -> None:
         seed=9,
         clock=clock,
         wall_clock=lambda: WALL,
-        polyv_quotas={OP: Quota(3, 0.5)},
-        polyv_block_seconds=0.3,
+        polyv=PolyvSim(quotas={OP: Quota(3, 0.5)}, block_seconds=0.3),
     ) as simulator:
         query = signed(simulator)
         replies = await asyncio.gather(*(get(session, simulator, query) for _ in range(3)))
@@ -405,8 +405,7 @@ async def test_without_a_block_only_the_window_refuses(session: aiohttp.ClientSe
         seed=9,
         clock=clock,
         wall_clock=lambda: WALL,
-        polyv_quotas={OP: Quota(1, 1.0)},
-        polyv_block_seconds=0,
+        polyv=PolyvSim(quotas={OP: Quota(1, 1.0)}, block_seconds=0),
     ) as simulator:
         query = signed(simulator)
         statuses = []

@@ -28,10 +28,12 @@ MAX_GROWTH_MB = 50.0
 # The simulator's process: print its credentials as one JSON line, serve until stdin closes.
 SERVER = """
 import asyncio, json, sys
-from livestats.testing import Simulator
+from livestats.testing import Simulator, TencentSim
 
 async def main() -> None:
-    async with Simulator(rooms=200, seed=1, tencent_quotas={"get_room_stats": None}) as sim:
+    async with Simulator(
+        seed=1, tencent=TencentSim(rooms=200, quotas={"get_room_stats": None})
+    ) as sim:
         t = sim.tencent
         print(json.dumps({"url": sim.url, "sdkappid": t.sdkappid, "identifier": t.identifier,
                           "secret_key": t.secret_key, "rooms": sim.room_ids}), flush=True)

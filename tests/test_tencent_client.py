@@ -29,7 +29,7 @@ from livestats import (
     ValidationError,
 )
 from livestats.providers.tencent.usersig import generate_usersig
-from livestats.testing import Faults, Simulator
+from livestats.testing import Faults, Simulator, TencentSim
 from tests.conftest import FakeTime, MakeClient, collect
 
 # -- results -------------------------------------------------------------------------
@@ -112,7 +112,7 @@ async def test_quota_override_paces_at_the_new_rate(
 
 
 async def test_quota_none_turns_pacing_off() -> None:
-    async with Simulator(rooms=10, tencent_quotas={"get_room_stats": None}) as sim:
+    async with Simulator(tencent=TencentSim(rooms=10, quotas={"get_room_stats": None})) as sim:
         client = TencentClient(
             sim.tencent.sdkappid,
             sim.tencent.identifier,
@@ -339,7 +339,7 @@ async def test_html_gateway_pages_are_retried(sim: Simulator, make_client: MakeC
 
 async def test_dropped_connections_are_retried() -> None:
     faults = Faults(rate=1.0, kinds=("drop_connection",))
-    async with Simulator(rooms=3, faults=faults) as sim:
+    async with Simulator(faults=faults, tencent=TencentSim(rooms=3)) as sim:
         client = TencentClient(
             sim.tencent.sdkappid,
             sim.tencent.identifier,
@@ -356,7 +356,7 @@ async def test_dropped_connections_are_retried() -> None:
 
 async def test_timeouts_are_retried() -> None:
     faults = Faults(rate=1.0, kinds=("slow_reply",), slow_delay=1.0)
-    async with Simulator(rooms=3, faults=faults) as sim:
+    async with Simulator(faults=faults, tencent=TencentSim(rooms=3)) as sim:
         client = TencentClient(
             sim.tencent.sdkappid,
             sim.tencent.identifier,
@@ -409,18 +409,21 @@ async def test_connection_refused_is_a_transport_error() -> None:
             b'{"ErrorCode": 0, "RequestId": "rid-1", "Response": {"TotalViewers": "many",'
             b' "TotalGiftsSent": 1, "TotalGiftCoins": 1, "TotalUniqueGiftSenders": 1,'
             b' "TotalLikesReceived": 1, "TotalMsgCount": null}}',
-            "expected int",
+            "expected an integer",
         ),
     ],
 )
 async def test_malformed_answers_are_typed_errors(
     sim: Simulator, make_client: MakeClient, body: bytes, fragment: str
 ) -> None:
-    client = make_client()
+    """Each malformed answer is a typed error; only a body that cannot be read at all
+    (a transient fault, like a 502) is retried: one attempt here shows it as it is."""
+    client = make_client(retry=RetryPolicy.disabled())
     sim.reply_next("get_room_stats", body=body, status=200, content_type="application/json")
     with pytest.raises(ResponseDecodingError, match=fragment) as info:
         await client.get_room_stats(sim.room_ids[0])
     assert info.value.operation == "get_room_stats"
+    assert info.value.retryable is (fragment == "not JSON")
     if b"rid-1" in body:
         assert info.value.request_id == "rid-1"
 

@@ -6,8 +6,12 @@ of ids, an async iterator) is read lazily, and finished results wait in a queue
 of at most ``concurrency`` entries until the caller takes them. No task is made
 per item.
 
-Every item comes back exactly once, as a value or as an error: a failure is a
-result, never the end of the batch. Leaving the iteration early (``break``, an
+Every item taken from the input comes back exactly once, as a value or as an
+error: a failure is a result. One kind of failure also ends the batch: an error
+that ``dooms_batch`` (credentials refused for good, the client closed, the shared
+limiter gone) means no later item could succeed either. The batch then stops
+taking items, gives every item it already took its result, and raises that
+error; the items it never took stay in the input. Leaving the iteration early (``break``, an
 exception, cancellation) cancels the work in flight; wrap the iterator in
 ``contextlib.aclosing`` to have that happen at once rather than when the
 iterator is garbage-collected.
@@ -29,6 +33,7 @@ from typing import Any, Generic, TypeVar
 
 import attrs
 
+from livestats._core.validate import shown
 from livestats.errors import ValidationError
 
 __all__ = ["BatchResult", "fan_out"]
@@ -68,9 +73,21 @@ async def _iterate(items: AsyncIterable[K]) -> AsyncIterator[K]:
         yield item
 
 
-def check_concurrency(concurrency: int) -> int:
-    if isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1:
-        raise ValidationError(f"concurrency must be a positive int, not {concurrency!r}")
+#: The most calls a bulk helper runs at once when asked (``concurrency=``): every one
+#: of them is a worker made up front, and no vendor quota keeps more than this busy.
+MAX_CONCURRENCY = 10_000
+
+
+def check_concurrency(concurrency: object) -> int:
+    """A caller's ``concurrency=``: an int from 1 to :data:`MAX_CONCURRENCY`."""
+    if (
+        isinstance(concurrency, bool)
+        or not isinstance(concurrency, int)
+        or not 1 <= concurrency <= MAX_CONCURRENCY
+    ):
+        raise ValidationError(
+            f"concurrency must be an int from 1 to {MAX_CONCURRENCY}, not {shown(concurrency)}"
+        )
     return concurrency
 
 
@@ -82,10 +99,17 @@ async def fan_out(
 ) -> AsyncGenerator[BatchResult[K, V], None]:
     """Yield one :class:`BatchResult` per item, in completion order.
 
-    An exception raised by the input itself (not by a call) ends the batch: it is
-    raised once the results already finished have been yielded.
+    An exception raised by the input itself (not by a call), or an error that
+    ``dooms_batch``, ends the batch: it is raised once the results of every item
+    already taken have been yielded.
     """
-    check_concurrency(concurrency)
+    # Internal callers size it to their input (one worker per request of a query),
+    # so only a positive int is required here; callers' values go through
+    # check_concurrency, which also caps them.
+    if isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1:
+        raise ValidationError(f"concurrency must be a positive int, not {shown(concurrency)}")
+    if isinstance(items, (str, bytes)):
+        raise ValidationError(f"expected an iterable of items, not one {type(items).__name__}")
     if not isinstance(items, (Iterable, AsyncIterable)):
         raise ValidationError(f"expected an iterable or async iterable, not {type(items).__name__}")
     # A plain iterable is advanced with next(), which cannot be interleaved (no await):
@@ -93,6 +117,7 @@ async def fan_out(
     sync_source: Iterator[K] | None = None
     source: AsyncIterator[K] | None = None
     input_failure: list[BaseException] = []
+    doomed: list[BaseException] = []  # the first error that ends the batch
     if isinstance(items, AsyncIterable):
         source = _iterate(items)
     else:
@@ -127,8 +152,11 @@ async def fan_out(
     async def worker() -> None:
         nonlocal running
         try:
-            while not input_failure:
+            while not input_failure and not doomed:
                 await room.get()
+                if doomed:
+                    room.put_nowait(None)
+                    return
                 item = await take()
                 if isinstance(item, _Done):
                     room.put_nowait(None)
@@ -137,6 +165,8 @@ async def fan_out(
                     result: BatchResult[K, V] = BatchResult(item, await call(item))
                 except Exception as exc:  # an item's failure is its result
                     result = BatchResult(item, error=exc)
+                    if getattr(exc, "dooms_batch", False) and not doomed:
+                        doomed.append(exc)
                 results.put_nowait(result)
         finally:
             running -= 1
@@ -157,6 +187,8 @@ async def fan_out(
             await _close(source)
     if input_failure:
         raise input_failure[0]
+    if doomed:
+        raise doomed[0]
 
 
 async def _cancel_all(tasks: list[asyncio.Task[Any]]) -> None:

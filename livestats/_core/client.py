@@ -1,26 +1,25 @@
-"""What every provider client shares: settings checks, the engine, lifecycle, quotas."""
+"""What every provider client shares: settings, the engine, lifecycle, quotas, bulk input."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import AsyncIterable, Callable, Iterable, Mapping
 from types import TracebackType
 from typing import Any, ClassVar, TypeVar
 
-import aiohttp
 import cattrs
 
 from livestats._core.batch import check_concurrency
-from livestats._core.clock import Clock
 from livestats._core.convert import structure
-from livestats._core.engine import Call, Engine
-from livestats._core.limiter import Limiter, shared_limiter
+from livestats._core.engine import Call, Engine, Signing
+from livestats._core.http import HttpRequest, HttpResponse
+from livestats._core.limiter import shared_limiter
+from livestats._core.outcome import Outcome
 from livestats._core.quota import Quota, resolve_quotas
-from livestats._core.retry import RetryPolicy
-from livestats._core.transport import HttpRequest, HttpResponse, Transport
-from livestats._core.validate import check_limiter, check_seconds
-from livestats.errors import ConfigurationError
+from livestats._core.settings import ClientSettings
+from livestats._core.transport import AiohttpTransport
+from livestats.errors import ValidationError
 
-__all__ = ["BaseClient"]
+__all__ = ["BaseClient", "check_items"]
 
 T = TypeVar("T")
 Self = TypeVar("Self", bound="BaseClient")
@@ -30,10 +29,11 @@ MAX_DEFAULT_CONCURRENCY = 100
 
 
 class BaseClient:
-    """A provider client: its quotas, its engine and its HTTP session's lifecycle.
+    """A provider client: its settings, quotas, engine and transport's lifecycle.
 
-    Subclasses set ``provider`` and ``default_quotas`` and say how an operation
-    maps to a quota key (:meth:`quota_key`).
+    Subclasses set ``provider`` and ``default_quotas``, say how an operation maps
+    to a quota key (:meth:`quota_key`) and describe each call as sign and
+    classify functions; the engine does the rest.
     """
 
     provider: ClassVar[str]
@@ -41,33 +41,26 @@ class BaseClient:
 
     def __init__(
         self,
+        options: dict[str, Any],
         *,
-        session: aiohttp.ClientSession | None,
-        quotas: dict[str, Quota | None] | None,
-        limiter: Limiter | None,
-        retry: RetryPolicy | None,
-        timeout: float,
-        clock: Clock | None,
+        quotas: Mapping[str, Quota | None] | None,
+        secrets: Iterable[str] = (),
         renew_credentials: Callable[[], bool] | None = None,
     ) -> None:
-        if session is not None and not isinstance(session, aiohttp.ClientSession):
-            raise ConfigurationError("session must be an aiohttp.ClientSession")
-        if retry is not None and not isinstance(retry, RetryPolicy):
-            raise ConfigurationError("retry must be a livestats.RetryPolicy")
-        if clock is not None and not isinstance(clock, Clock):
-            raise ConfigurationError("clock must be a livestats.Clock")
+        self._settings = settings = ClientSettings.resolve(options)
         self._quotas = resolve_quotas(self.default_quotas, quotas, provider=self.provider)
-        self._clock = clock or Clock()
+        self._clock = settings.clock
+        transport = settings.transport or AiohttpTransport(
+            session=settings.session, timeout=settings.timeout, clock=settings.clock
+        )
         self._engine = Engine(
             provider=self.provider,
-            transport=Transport(
-                provider=self.provider,
-                session=session,
-                timeout=check_seconds(timeout, "timeout"),
-            ),
-            limiter=shared_limiter() if limiter is None else check_limiter(limiter),
-            retry=retry or RetryPolicy(),
-            clock=self._clock,
+            transport=transport,
+            limiter=shared_limiter() if settings.limiter is None else settings.limiter,
+            retry=settings.retry,
+            clock=settings.clock,
+            max_response_bytes=settings.max_response_bytes,
+            secrets=secrets,
             renew_credentials=renew_credentials,
         )
 
@@ -83,8 +76,18 @@ class BaseClient:
         await self.close()
 
     async def close(self) -> None:
-        """Close the client's own HTTP session (a session passed in stays open)."""
-        await self._engine.transport.close()
+        """Close the client's own HTTP session (a session or transport passed in stays open).
+
+        Every call after this raises :class:`~livestats.ClientClosedError`.
+        """
+        self._engine.close()
+        if self._settings.transport is None:
+            await self._engine.transport.close()
+
+    @property
+    def settings(self) -> ClientSettings:
+        """The settings in force (share them: ``OtherClient(..., settings=client.settings)``)."""
+        return self._settings
 
     @property
     def quotas(self) -> dict[str, Quota | None]:
@@ -99,8 +102,8 @@ class BaseClient:
         self,
         operation: str,
         *,
-        sign: Callable[[], HttpRequest],
-        decode: Callable[[HttpResponse], T],
+        sign: Callable[[Signing], HttpRequest],
+        classify: Callable[[HttpResponse], Outcome[T]],
         wait_if_paused: bool = True,
     ) -> T:
         """Run one call of ``operation`` through the engine, under its quota."""
@@ -110,7 +113,7 @@ class BaseClient:
                 quota_key=self.quota_key(operation),
                 quota=self._quotas[operation],
                 sign=sign,
-                decode=decode,
+                classify=classify,
                 wait_if_paused=wait_if_paused,
             )
         )
@@ -140,3 +143,22 @@ class BaseClient:
         if quota is None:
             return MAX_DEFAULT_CONCURRENCY
         return min(quota.limit, MAX_DEFAULT_CONCURRENCY)
+
+
+def check_items(items: object, what: str) -> Iterable[Any] | AsyncIterable[Any]:
+    """The input of a bulk call: any iterable or async iterable of items, but not one string.
+
+    A ``str`` is an iterable of characters, so ``get_room_stats_many("room-1")``
+    would ask for six rooms called ``r``, ``o``, ...: refused here, before anything
+    is sent. ``bytes`` likewise.
+    """
+    if isinstance(items, (str, bytes, bytearray, memoryview)):
+        raise ValidationError(
+            f"{what} must be an iterable of items, not one {type(items).__name__} "
+            f"(for a single item, write [{items!r:.40}])"
+        )
+    if not isinstance(items, (Iterable, AsyncIterable)):
+        raise ValidationError(
+            f"{what} must be an iterable or async iterable, not {type(items).__name__}"
+        )
+    return items

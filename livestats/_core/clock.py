@@ -1,4 +1,11 @@
-"""The clocks a client reads, injectable so tests decide what time it is."""
+"""The one clock a client reads and sleeps on, injectable so tests decide what time it is.
+
+By default ``monotonic`` is the running event loop's own clock and ``sleep`` is
+``asyncio.sleep``, which waits on that loop's timers: the engine, the retries,
+the limiters and the transport then all agree with the loop, and a test that
+fast-forwards the loop (any loop whose ``time()`` is virtual, such as ``looptime``'s)
+runs every wait of livestats on virtual time with nothing injected.
+"""
 
 from __future__ import annotations
 
@@ -8,13 +15,29 @@ from collections.abc import Awaitable, Callable
 
 import attrs
 
-__all__ = ["Clock"]
+__all__ = ["Clock", "loop_time"]
+
+
+def loop_time() -> float:
+    """The running loop's clock; ``time.monotonic`` when no loop runs (the same clock then)."""
+    try:
+        return asyncio.get_running_loop().time()
+    except RuntimeError:
+        return time.monotonic()
 
 
 @attrs.frozen(kw_only=True)
 class Clock:
-    """``monotonic`` paces and times out; ``wall`` dates signatures; ``sleep`` waits."""
+    """``monotonic`` paces and times out; ``wall`` dates signatures; ``sleep`` waits.
 
-    monotonic: Callable[[], float] = time.monotonic
+    Give one Clock to a client and to its limiter so both read the same time.
+    """
+
+    monotonic: Callable[[], float] = loop_time
     wall: Callable[[], float] = time.time
     sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
+
+    @property
+    def follows_loop(self) -> bool:
+        """Whether this clock is the running loop's (so loop timers may stand in for sleep)."""
+        return self.monotonic is loop_time and self.sleep is asyncio.sleep

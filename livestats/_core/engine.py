@@ -1,31 +1,67 @@
-"""Running one call: quota slot, signing, sending, decoding and retrying, in that order.
+"""Running one call: the engine does, in one place, everything the vendor's answer asks for.
 
-A provider describes a call as a :class:`Call`: which quota it spends, how to
-sign it (called afresh on every attempt, inside the attempt's quota slot, so a
-signed request is never replayed) and how to turn the answer into a value or a
-:class:`~livestats.errors.LiveStatsError`. The engine never looks inside.
+A provider describes a call as a :class:`Call`, without I/O: which quota it
+spends, how to sign it (afresh on every attempt, inside the attempt's quota slot,
+so a signed request is never replayed) and how to classify an answer into a
+:class:`~livestats._core.outcome.Value` or a
+:class:`~livestats._core.outcome.Refusal`. The engine runs each attempt as
+
+    client pause -> credentials gate -> quota slot -> sign -> send -> classify
+
+and then carries out what a refusal says: pause the quota key or the whole
+client, renew the credentials, correct the clock, retry (bounded by the retry
+policy's attempts and total time) or raise. Provider-neutral facts are applied
+here too, for every provider and any gateway in front of it: HTTP 429 is a
+rate limit and its ``Retry-After`` is honoured (up to the policy's cap) as the
+pause of that quota key; a 3xx is a :class:`~livestats.RedirectError`.
+
+The credentials gate: until an answer has shown that the vendor accepts the
+client's credentials, one attempt at a time goes out, and the others wait for
+its answer. Credentials refused for good (a wrong key) then cost one request,
+not one per waiting call: Tencent locks an account for 60 s after repeated bad
+signatures. From then on the client sends nothing more with those credentials;
+every call fails at once with an error that ``dooms_batch``.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import datetime, timezone
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 import attrs
 
+from livestats._core.answers import retry_after_seconds
 from livestats._core.clock import Clock
+from livestats._core.http import HttpRequest, HttpResponse, Transport
 from livestats._core.limiter import Limiter, Paused, Permit
+from livestats._core.outcome import Outcome, Refusal, Value
 from livestats._core.quota import Quota
+from livestats._core.redact import Redactor
 from livestats._core.retry import RetryPolicy
-from livestats._core.transport import HttpRequest, HttpResponse, Transport
-from livestats.errors import CredentialsExpiredError, LiveStatsError, RateLimitedError
+from livestats.errors import (
+    AuthenticationError,
+    ClientClosedError,
+    LiveStatsError,
+    RateLimitedError,
+    RedirectError,
+    ResponseDecodingError,
+)
 
-__all__ = ["Call", "Engine"]
+__all__ = ["Call", "Engine", "Signing"]
 
 T = TypeVar("T")
 logger = logging.getLogger("livestats")
+
+
+@attrs.frozen
+class Signing:
+    """What a signature may depend on: the vendor's time, as well as the client knows it."""
+
+    #: Epoch seconds: the local wall clock corrected by the offset the vendor taught us.
+    now: float
 
 
 @attrs.frozen(kw_only=True)
@@ -38,29 +74,36 @@ class Call(Generic[T]):
     #: ``None`` turns pacing off for this call.
     quota: Quota | None
     #: Builds the signed request; called once per attempt.
-    sign: Callable[[], HttpRequest]
-    #: Classifies and structures the answer; raises a LiveStatsError for an error answer.
-    decode: Callable[[HttpResponse], T]
-    #: While the quota key is paused, wait (``True``) or fail at once with a
-    #: RateLimitedError that says until when (``False``).
+    sign: Callable[[Signing], HttpRequest]
+    #: Classifies and structures an answer; never raises, never acts.
+    classify: Callable[[HttpResponse], Outcome[T]]
+    #: While the quota key or the client is paused, wait (``True``) or fail at once
+    #: with a RateLimitedError that says until when (``False``).
     wait_if_paused: bool = True
 
 
 class Engine:
-    """Runs calls for one client: paces them, retries them, and can pause the whole client.
+    """Runs calls for one client: paces, signs, sends, classifies, acts, retries.
 
-    ``renew_credentials`` is called when the provider says the signature expired;
-    it returns ``True`` if it made new credentials (the call is then retried once,
-    outside the retry budget) and ``False`` if it cannot.
+    ``renew_credentials`` makes new credentials when a refusal asks for it and
+    returns whether it could (a UserSig given by the caller cannot be renewed).
+    ``secrets`` are the client's own secrets, scrubbed from every error text.
     """
 
     __slots__ = (
         "_clock",
+        "_clock_offset",
+        "_closed",
         "_limiter",
+        "_max_bytes",
         "_paused_until",
+        "_probe",
         "_provider",
+        "_redactor",
+        "_refused",
         "_renew",
         "_retry",
+        "_verified",
         "transport",
     )
 
@@ -72,6 +115,8 @@ class Engine:
         limiter: Limiter,
         retry: RetryPolicy,
         clock: Clock,
+        max_response_bytes: int,
+        secrets: Iterable[str] = (),
         renew_credentials: Callable[[], bool] | None = None,
     ) -> None:
         self._provider = provider
@@ -79,57 +124,298 @@ class Engine:
         self._limiter = limiter
         self._retry = retry
         self._clock = clock
+        self._max_bytes = max_response_bytes
+        self._redactor = Redactor(secrets)
         self._renew = renew_credentials
         self._paused_until = 0.0
+        #: Seconds to add to the local wall clock to read the vendor's.
+        self._clock_offset = 0.0
+        #: Whether an answer has shown that the vendor accepts the credentials.
+        self._verified = False
+        #: Resolved when the attempt that is testing the credentials has its outcome.
+        self._probe: asyncio.Future[None] | None = None
+        #: The refusal that ended the credentials' use, once there is one.
+        self._refused: LiveStatsError | None = None
+        self._closed = False
 
-    def pause(self, seconds: float) -> None:
-        """Send nothing for ``seconds``: calls wait until then before taking a slot."""
-        self._paused_until = max(self._paused_until, self._clock.monotonic() + seconds)
+    def __repr__(self) -> str:
+        state = (
+            "credentials refused"
+            if self._refused is not None
+            else "credentials accepted"
+            if self._verified
+            else "credentials untested"
+        )
+        return f"<Engine {self._provider} {state}, clock offset {self._clock_offset:+.3f} s>"
+
+    @property
+    def clock_offset(self) -> float:
+        """Seconds added to the local wall clock to date requests (learned from the vendor)."""
+        return self._clock_offset
+
+    def close(self) -> None:
+        """Refuse every later call with ClientClosedError (the transport is closed apart)."""
+        self._closed = True
+
+    def signing(self) -> Signing:
+        return Signing(now=self._clock.wall() + self._clock_offset)
 
     async def run(self, call: Call[T]) -> T:
         started = self._clock.monotonic()
         attempt = 0
-        renewed = False
+        renewed = corrected = False
         while True:
             attempt += 1
-            try:
-                return await self._attempt(call)
-            except CredentialsExpiredError:
-                if renewed or self._renew is None or not self._renew():
-                    raise
+            outcome = await self._attempt(call)
+            if isinstance(outcome, Value):
+                return outcome.value
+            refusal = outcome
+            await self._act(call, refusal)
+            if refusal.renew_credentials and not renewed:
                 renewed = True
-                attempt -= 1  # a renewal is not a failed attempt
-                logger.info("%s.%s: signature expired, renewed it", self._provider, call.operation)
-            except LiveStatsError as err:
-                wait = await self._plan_retry(call, err, attempt, started)
-                if wait is None:
-                    raise
-                logger.debug(
-                    "%s.%s attempt %d failed (%s), retrying in %.3f s",
+                if self._renew is not None and self._renew():
+                    attempt -= 1  # a renewal is not a failed attempt
+                    logger.info(
+                        "%s.%s: credentials expired, renewed", self._provider, call.operation
+                    )
+                    continue
+                # Nothing can renew them: they are refused for good.
+                self._refuse(refusal.error)
+            if refusal.clock_offset is not None and not corrected:
+                corrected = True
+                self._clock_offset = refusal.clock_offset
+                attempt -= 1
+                logger.info(
+                    "%s.%s: the vendor's clock is %+.3f s off ours; dating requests by it",
                     self._provider,
                     call.operation,
-                    attempt,
-                    type(err).__name__,
-                    wait,
+                    refusal.clock_offset,
                 )
-                if wait > 0:
-                    await self._clock.sleep(wait)
+                continue
+            wait = self._plan_retry(call, refusal, attempt, started)
+            if wait is None:
+                raise self._final(call, refusal.error)
+            logger.debug(
+                "%s.%s attempt %d failed (%s), retrying in %.3f s",
+                self._provider,
+                call.operation,
+                attempt,
+                type(refusal.error).__name__,
+                wait,
+            )
+            if wait > 0:
+                await self._clock.sleep(wait)
 
-    async def _attempt(self, call: Call[T]) -> T:
+    # -- one attempt ---------------------------------------------------------------------
+
+    async def _attempt(self, call: Call[T]) -> Outcome[T]:
+        """Slot, credentials gate, then the exchange.
+
+        The gate comes after the slot, so the attempt that tests the credentials
+        never waits for a slot behind calls that wait for it.
+        """
+        if self._closed:
+            raise ClientClosedError(
+                "the client is closed", provider=self._provider, operation=call.operation
+            )
+        if self._refused is not None:
+            raise self._refused_error(call)
         permit = await self._take_slot(call)
-        sent = answered = False
+        probe: asyncio.Future[None] | None = None
+        outcome: Outcome[T] | None = None
         try:
-            request = call.sign()
+            try:
+                probe = await self._credentials_gate(call)
+            except BaseException:
+                if permit is not None:
+                    await permit.release(sent=False)
+                raise
+            outcome = await self._exchange(call, permit)
+            return outcome
+        finally:
+            if probe is not None:
+                self._end_probe(probe, outcome)
+
+    async def _exchange(self, call: Call[T], permit: Permit | None) -> Outcome[T]:
+        """Sign, send, release the slot: the answer classified, or a refusal for a failure."""
+        sent = answered = False
+        secrets: list[str] = []
+        try:
+            request = call.sign(self.signing())
+            secrets = request.secret_values()
             sent = True
-            response = await self.transport.send(request, operation=call.operation)
+            response = await self.transport.send(
+                request, operation=call.operation, max_bytes=self._max_bytes
+            )
             answered = True
+        except LiveStatsError as err:
+            # A transport failure, an answer over the size limit, a closed client.
+            sent = sent and getattr(err, "request_sent", True)
+            answered = err.http_status is not None
+            return Refusal.of(self._redactor.error(err, secrets))
         finally:
             if permit is not None:
                 # Sent but unanswered (cancelled, timed out, connection lost): the request
                 # may still be on its way, so its slot is held one attempt timeout longer.
                 late = self.transport.timeout if sent and not answered else 0.0
                 await permit.release(sent=sent, unanswered_for=late)
-        return call.decode(response)
+        outcome = self._classify(call, response)
+        if isinstance(outcome, Refusal):
+            outcome = attrs.evolve(outcome, error=self._redactor.error(outcome.error, secrets))
+        return outcome
+
+    def _end_probe(self, probe: asyncio.Future[None], outcome: Outcome[T] | None) -> None:
+        if outcome is not None and _proves_credentials(outcome):
+            self._verified = True
+        if self._probe is probe:
+            self._probe = None
+        if not probe.done():
+            probe.set_result(None)
+
+    def _classify(self, call: Call[T], response: HttpResponse) -> Outcome[T]:
+        """The provider's reading of the answer, with the provider-neutral facts applied."""
+        context: dict[str, Any] = {"operation": call.operation, "http_status": response.status}
+        if 300 <= response.status < 400:
+            location = response.header("Location")
+            return Refusal(
+                error=RedirectError(
+                    f"HTTP {response.status}: a redirect{f' to {location}' if location else ''}"
+                    " was not followed (livestats follows no redirect)",
+                    **context,
+                )
+            )
+        try:
+            outcome = call.classify(response)
+        except LiveStatsError as err:  # a provider should return a Refusal; tolerate a raise
+            outcome = Refusal.of(err)
+        except Exception as exc:  # a decoder bug must not escape as a stray exception
+            outcome = Refusal(
+                error=ResponseDecodingError(
+                    f"the answer could not be read ({type(exc).__name__})", **context
+                )
+            )
+        if response.status == 429 and not (
+            isinstance(outcome, Refusal) and isinstance(outcome.error, RateLimitedError)
+        ):
+            # Whatever the body says (a gateway's page, even something that reads as a
+            # value), HTTP 429 means "too many requests".
+            said = outcome.error if isinstance(outcome, Refusal) else None
+            outcome = Refusal(
+                error=RateLimitedError(
+                    "HTTP 429: too many requests",
+                    vendor_code=said.vendor_code if said else None,
+                    vendor_message=said.vendor_message if said else None,
+                    request_id=said.request_id if said else None,
+                    **context,
+                ),
+                retry=True,
+            )
+        if isinstance(outcome, Refusal) and isinstance(outcome.error, RateLimitedError):
+            asked = retry_after_seconds(response, now=self._clock.wall())
+            if asked is not None:
+                seconds = min(asked, self._retry.max_retry_after)
+                outcome = attrs.evolve(
+                    outcome,
+                    error=outcome.error._evolve(retry_after=seconds),
+                    retry_after=seconds,
+                    pause_operation=seconds,
+                )
+        return outcome
+
+    # -- acting on a refusal -------------------------------------------------------------
+
+    async def _act(self, call: Call[T], refusal: Refusal) -> None:
+        if refusal.pause_client is not None:
+            self.pause(refusal.pause_client)
+        if isinstance(refusal.error, RateLimitedError) and call.quota is not None:
+            # The provider counted more than we sent, or its window is not ours: let its
+            # window empty (or wait what it asked) before this quota key sends again.
+            asked = (refusal.pause_operation, refusal.retry_after)
+            seconds = next((s for s in asked if s is not None), call.quota.period)
+            if seconds > 0:
+                await self._limiter.pause(call.quota_key, seconds)
+        elif refusal.pause_operation is not None and call.quota is not None:
+            await self._limiter.pause(call.quota_key, refusal.pause_operation)
+        if refusal.credentials_refused:
+            self._refuse(refusal.error)
+
+    def pause(self, seconds: float) -> None:
+        """Send nothing for ``seconds``: calls wait until then before taking a slot."""
+        self._paused_until = max(self._paused_until, self._clock.monotonic() + seconds)
+
+    def _refuse(self, error: LiveStatsError) -> None:
+        if self._refused is None:
+            self._refused = error
+            logger.warning(
+                "%s: the credentials were refused (%s); this client sends nothing more with them",
+                self._provider,
+                error.vendor_code if error.vendor_code is not None else type(error).__name__,
+            )
+
+    def _plan_retry(
+        self, call: Call[T], refusal: Refusal, attempt: int, started: float
+    ) -> float | None:
+        """Seconds to wait before the next attempt, or ``None`` to give up and raise."""
+        if not refusal.retry or self._refused is not None or attempt >= self._retry.attempts:
+            return None
+        paused = self._paused_until > self._clock.monotonic()
+        if isinstance(refusal.error, RateLimitedError) and (call.quota is not None or paused):
+            wait = 0.0  # the pause (limiter's or client's) does the waiting, for every caller
+        else:
+            wait = self._retry.backoff(attempt, refusal.retry_after)
+        if self._clock.monotonic() + wait - started > self._retry.timeout:
+            return None
+        return wait
+
+    def _final(self, call: Call[T], error: LiveStatsError) -> LiveStatsError:
+        """The error to raise: with provider and operation, fatal if it ended the credentials."""
+        changes: dict[str, object] = {}
+        if error.provider is None:
+            changes["provider"] = self._provider
+        if error.operation is None:
+            changes["operation"] = call.operation
+        if self._refused is error and not error.dooms_batch:
+            changes["dooms_batch"] = True
+        if (
+            isinstance(error, RateLimitedError)
+            and error.until is None
+            and error.retry_after is not None
+        ):
+            changes["until"] = datetime.fromtimestamp(
+                self._clock.wall() + error.retry_after, tz=timezone.utc
+            )
+        return error._evolve(**changes) if changes else error
+
+    # -- gates before the slot -----------------------------------------------------------
+
+    async def _credentials_gate(self, call: Call[T]) -> asyncio.Future[None] | None:
+        """Wait while another attempt tests the credentials; the future if this one does."""
+        while True:
+            if self._refused is not None:
+                raise self._refused_error(call)
+            if self._verified:
+                return None
+            probe = self._probe
+            loop = asyncio.get_running_loop()
+            if probe is None or probe.done() or probe.get_loop() is not loop:
+                self._probe = loop.create_future()
+                return self._probe
+            await asyncio.wait([probe])
+
+    def _refused_error(self, call: Call[T]) -> LiveStatsError:
+        first = self._refused
+        assert first is not None
+        cls = type(first) if isinstance(first, AuthenticationError) else AuthenticationError
+        return cls(
+            "the vendor refused this client's credentials earlier; nothing more is sent with them"
+            " (fix the credentials and make a new client)",
+            provider=self._provider,
+            operation=call.operation,
+            vendor_code=first.vendor_code,
+            vendor_message=first.vendor_message,
+            http_status=first.http_status,
+            dooms_batch=True,
+        )
 
     async def _take_slot(self, call: Call[T]) -> Permit | None:
         """Wait out a client pause, then for a quota slot; a pause that began meanwhile wins.
@@ -168,21 +454,23 @@ class Engine:
             until=until,
         )
 
-    async def _plan_retry(
-        self, call: Call[T], err: LiveStatsError, attempt: int, started: float
-    ) -> float | None:
-        """Seconds to wait before the next attempt, or ``None`` to give up and raise."""
-        if isinstance(err, RateLimitedError) and call.quota is not None:
-            # The provider counted more than we sent, or its window is not ours:
-            # let its window empty before this operation sends again.
-            await self._limiter.pause(call.quota_key, err.retry_after or call.quota.period)
-        if not err.retryable or attempt >= self._retry.attempts:
-            return None
-        paused = self._paused_until > self._clock.monotonic()
-        if isinstance(err, RateLimitedError) and (call.quota is not None or paused):
-            wait = 0.0  # the pause (limiter's or client's) does the waiting, for every caller
-        else:
-            wait = self._retry.backoff(attempt, err.retry_after)
-        if self._clock.monotonic() + wait - started > self._retry.timeout:
-            return None
-        return wait
+
+def _proves_credentials(outcome: Outcome[T]) -> bool:
+    """Whether an answer shows the vendor accepted the credentials.
+
+    A value does, and so does a final business refusal (an unknown room, a channel
+    that is not live): the vendor checks credentials before anything else. A
+    transient fault, a rate limit or an expired signature proves nothing.
+    """
+    if isinstance(outcome, Value):
+        return True
+    error = outcome.error
+    return not (
+        outcome.retry
+        or outcome.credentials_refused
+        or outcome.renew_credentials
+        or outcome.clock_offset is not None
+        or isinstance(error, AuthenticationError)
+        or error.http_status is None
+        or isinstance(error, RateLimitedError)
+    )

@@ -22,12 +22,13 @@ from __future__ import annotations
 
 import asyncio
 import bisect
-import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Protocol
 
+from livestats._core.clock import Clock
 from livestats._core.quota import Quota
+from livestats.errors import ConfigurationError
 
 __all__ = ["Limiter", "LocalLimiter", "Paused", "Permit", "shared_limiter"]
 
@@ -100,7 +101,7 @@ class _Bucket:
         # Waiters that asked to fail rather than wait out a pause.
         self.fail_fast: set[asyncio.Future[None]] = set()
         self.paused_until = 0.0
-        self.timer: asyncio.TimerHandle | None = None
+        self.timer: asyncio.TimerHandle | asyncio.Task[None] | None = None
         self.loop: asyncio.AbstractEventLoop | None = None
         self.generation = 0
 
@@ -137,14 +138,27 @@ class LocalLimiter:
     one account in one process should share an instance (by default each client
     has its own). Not thread-safe: use it from one event loop at a time.
 
-    ``clock`` is a monotonic clock in seconds (injectable for tests); sleeping is
-    done with the running loop's timers.
+    ``clock`` is the :class:`~livestats.Clock` it reads and sleeps on; give the
+    clients that use the limiter the same one. By default it is the running
+    loop's, and wake-ups are the loop's own timers (so a loop on virtual time
+    runs the limiter on virtual time). A bare callable is taken as the monotonic
+    clock, with the loop's timers for waking up.
     """
 
-    __slots__ = ("_buckets", "_clock")
+    __slots__ = ("_buckets", "_clock", "_sleep")
 
-    def __init__(self, *, clock: Callable[[], float] = time.monotonic) -> None:
-        self._clock = clock
+    def __init__(self, *, clock: Clock | Callable[[], float] | None = None) -> None:
+        if clock is None:
+            clock = Clock()
+        if isinstance(clock, Clock):
+            self._clock = clock.monotonic
+            # An injected clock also decides how long a wake-up takes.
+            self._sleep = None if clock.follows_loop else clock.sleep
+        elif callable(clock) and not isinstance(clock, type):
+            self._clock = clock
+            self._sleep = None
+        else:
+            raise ConfigurationError(f"clock must be a livestats.Clock, not {clock!r}")
         self._buckets: dict[str, _Bucket] = {}
 
     def __repr__(self) -> str:
@@ -275,7 +289,18 @@ class LocalLimiter:
         if index >= len(bucket.cooling) and now >= bucket.paused_until:
             return
         when = max(when, bucket.paused_until)
-        bucket.timer = bucket.loop.call_later(max(0.0, when - now), self._drain, bucket)
+        delay = max(0.0, when - now)
+        if self._sleep is None:
+            bucket.timer = bucket.loop.call_later(delay, self._drain, bucket)
+        else:
+            bucket.timer = bucket.loop.create_task(self._wake(bucket, delay, self._sleep))
+
+    async def _wake(
+        self, bucket: _Bucket, delay: float, sleep: Callable[[float], Awaitable[None]]
+    ) -> None:
+        await sleep(delay)
+        bucket.timer = None  # _drain re-arms; it must not cancel this task
+        self._drain(bucket)
 
 
 _shared: LocalLimiter | None = None

@@ -2,15 +2,23 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import attrs
 
-from livestats._core.validate import check_seconds
+from livestats._core.validate import check_seconds, shown
 from livestats.errors import ConfigurationError
+
+#: The largest ``limit`` accepted: 2**53, the last integer a float (and so ``rate``, and
+#: a Redis script's number) holds exactly. No vendor's quota comes near it.
+MAX_LIMIT = 2**53
 
 
 def _positive_int(instance: object, attribute: attrs.Attribute[int], value: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ConfigurationError(f"Quota.{attribute.name} must be a positive int, not {value!r}")
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_LIMIT:
+        raise ConfigurationError(
+            f"Quota.{attribute.name} must be an int from 1 to 2**53, not {shown(value)}"
+        )
 
 
 def _period(value: object) -> float:
@@ -43,19 +51,23 @@ QuotaOverrides = dict[str, "Quota | None"]
 
 
 def resolve_quotas(
-    defaults: dict[str, Quota], overrides: dict[str, Quota | None] | None, *, provider: str
+    defaults: Mapping[str, Quota], overrides: Mapping[str, Quota | None] | None, *, provider: str
 ) -> dict[str, Quota | None]:
     """Merge a provider's default table with a caller's overrides, refusing unknown names."""
+    if overrides is not None and not isinstance(overrides, Mapping):
+        raise ConfigurationError(
+            f"quotas must be a mapping of operation name to Quota or None, not {shown(overrides)}"
+        )
     merged: dict[str, Quota | None] = dict(defaults)
     for name, quota in (overrides or {}).items():
-        if name not in defaults:
+        if not isinstance(name, str) or name not in defaults:
             known = ", ".join(sorted(defaults))
             raise ConfigurationError(
-                f"unknown {provider} operation {name!r} in quotas (known: {known})"
+                f"unknown {provider} operation {shown(name)} in quotas (known: {known})"
             )
         if quota is not None and not isinstance(quota, Quota):
             raise ConfigurationError(
-                f"quotas[{name!r}] must be a livestats.Quota or None, not {quota!r}"
+                f"quotas[{name!r}] must be a livestats.Quota or None, not {shown(quota)}"
             )
         merged[name] = quota
     return merged

@@ -49,6 +49,9 @@ import secrets
 from collections.abc import AsyncGenerator, Sequence
 from typing import TYPE_CHECKING, Any, Literal
 
+from yarl import URL
+
+from livestats._core.clock import Clock
 from livestats._core.limiter import LocalLimiter, Paused, Permit
 from livestats._core.loops import close_at_loop_shutdown
 from livestats._core.quota import Quota
@@ -195,6 +198,9 @@ class RedisLimiter:
     :class:`~livestats.LimiterUnavailableError` when Redis fails; ``"local"`` paces
     with an in-process limiter instead and logs a warning.
 
+    ``clock``: the :class:`~livestats.Clock` waits between polls sleep on (slot
+    times are always the Redis server's own ``TIME``).
+
     Needs the ``redis`` package (``pip install 'livestats[redis]'``) and Redis 5 or
     later (scripts that read ``TIME`` and then write).
     """
@@ -208,7 +214,12 @@ class RedisLimiter:
         ticket_ttl: float = 10.0,
         fallback: Literal["error", "local"] = "error",
         max_jitter: float = 0.01,
+        clock: Clock | None = None,
     ) -> None:
+        if clock is not None and not isinstance(clock, Clock):
+            raise ConfigurationError(f"clock must be a livestats.Clock, not {clock!r}")
+        #: Waits between polls sleep on this clock (slot times are the Redis server's).
+        self._sleep = (clock or Clock()).sleep
         try:
             import redis.asyncio  # noqa: F401  (checked here so the error comes early)
         except ImportError:
@@ -216,7 +227,7 @@ class RedisLimiter:
                 "RedisLimiter needs the redis package: pip install 'livestats[redis]'"
             ) from None
         if isinstance(url_or_client, str):
-            self._url: str | None = check_text(url_or_client, "url", error=ConfigurationError)
+            self._url: str | None = _check_redis_url(url_or_client)
             self._client: Redis | None = None
         else:
             if not callable(getattr(url_or_client, "register_script", None)):
@@ -286,7 +297,7 @@ class RedisLimiter:
                 if status == _PAUSED and not wait_if_paused:
                     await self._leave(keys, token)
                     raise Paused(wait)
-                await asyncio.sleep(self._nap(wait))
+                await self._sleep(self._nap(wait))
         except asyncio.CancelledError:
             await self._leave_quietly(keys, token)
             raise
@@ -390,3 +401,21 @@ class RedisLimiter:
 
 def _micro(seconds: float) -> int:
     return max(1, round(seconds * _US))
+
+
+_REDIS_SCHEMES = ("redis", "rediss", "unix")
+
+
+def _check_redis_url(value: str) -> str:
+    """A URL redis-py can connect to: ``redis://``, ``rediss://`` (TLS) or ``unix://``."""
+    text = check_text(value, "url", error=ConfigurationError)
+    try:
+        url = URL(text)
+    except ValueError:
+        url = None
+    if url is None or url.scheme not in _REDIS_SCHEMES or not (url.host or url.path.strip("/")):
+        raise ConfigurationError(
+            "url must be a Redis URL such as redis://localhost:6379/0 "
+            f"(schemes: {', '.join(_REDIS_SCHEMES)}), not {text[:80]!r}"
+        )
+    return text

@@ -11,19 +11,40 @@ import random
 
 import attrs
 
+from livestats._core.validate import MAX_SECONDS, shown
 from livestats.errors import ConfigurationError
 
 __all__ = ["RetryPolicy"]
 
 
 def _non_negative(instance: object, attribute: attrs.Attribute[float], value: float) -> None:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= 0:
-        raise ConfigurationError(f"RetryPolicy.{attribute.name} must be >= 0, not {value!r}")
+    try:
+        ok = (
+            not isinstance(value, bool)
+            and isinstance(value, (int, float))
+            and 0 <= float(value) <= MAX_SECONDS
+        )
+    except OverflowError:
+        ok = False
+    if not ok:
+        raise ConfigurationError(
+            f"RetryPolicy.{attribute.name} must be a number of seconds from 0 to "
+            f"{MAX_SECONDS:g}, not {shown(value)}"
+        )
+
+
+def _rng(instance: object, attribute: attrs.Attribute[random.Random], value: object) -> None:
+    if not isinstance(value, random.Random):
+        raise ConfigurationError(f"RetryPolicy.rng must be a random.Random, not {shown(value)}")
 
 
 def _at_least_one(instance: object, attribute: attrs.Attribute[int], value: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ConfigurationError(f"RetryPolicy.{attribute.name} must be an int >= 1, not {value!r}")
+    # At most 2**63 - 1: ``timeout`` ends the retries long before, and a larger int
+    # could be past what repr() of the policy can show.
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 2**63 - 1:
+        raise ConfigurationError(
+            f"RetryPolicy.{attribute.name} must be an int from 1 to 2**63 - 1, not {shown(value)}"
+        )
 
 
 @attrs.frozen(kw_only=True)
@@ -45,7 +66,7 @@ class RetryPolicy:
     initial_wait: float = attrs.field(default=0.2, validator=_non_negative)
     max_wait: float = attrs.field(default=5.0, validator=_non_negative)
     max_retry_after: float = attrs.field(default=60.0, validator=_non_negative)
-    rng: random.Random = attrs.field(factory=random.Random, repr=False, eq=False)
+    rng: random.Random = attrs.field(factory=random.Random, repr=False, eq=False, validator=_rng)
 
     @classmethod
     def disabled(cls) -> RetryPolicy:

@@ -1,73 +1,54 @@
-"""Sending one HTTP request, and the one place aiohttp's errors become livestats errors.
+"""Sending one HTTP request through aiohttp: the one place aiohttp's errors become ours.
 
 A request arrives here already signed; the transport knows which query
 parameters are secret only so it can leave them out of logs and error texts.
+What it guarantees at the boundary:
+
+- no redirect is followed (the engine makes a 3xx a :class:`~livestats.RedirectError`);
+- an answer is read in chunks and counted after decompression, so one longer
+  than ``max_bytes`` ends as a :class:`~livestats.ResponseTooLargeError` without
+  being held whole (aiohttp >= 3.13.3 inflates a compressed body a bounded chunk
+  at a time, so a compression bomb is cut off the same way);
+- a failure says whether the request may have left: a connection that was never
+  made (refused, DNS, a connect timeout) is ``request_sent=False``.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import time
-from collections.abc import AsyncGenerator, Mapping
+from collections.abc import AsyncGenerator
 
 import aiohttp
-import attrs
 from yarl import URL
 
+from livestats._core.clock import Clock
+from livestats._core.http import REDACTED, HttpRequest, HttpResponse
 from livestats._core.loops import close_at_loop_shutdown
-from livestats.errors import ClientClosedError, TransportError
+from livestats._core.validate import check_seconds
+from livestats.errors import (
+    ClientClosedError,
+    ConfigurationError,
+    ResponseTooLargeError,
+    TransportError,
+)
 
-__all__ = ["HttpRequest", "HttpResponse", "Transport"]
+__all__ = ["AiohttpTransport"]
 
 logger = logging.getLogger("livestats")
 
-_REDACTED = "[secure]"
+#: Bytes read from the socket at a time.
+_CHUNK = 64 * 1024
+
+#: aiohttp errors raised before a single byte of the request was written.
+_NEVER_SENT: tuple[type[BaseException], ...] = (
+    aiohttp.ClientConnectorError,  # refused, unreachable, DNS, TLS handshake
+    aiohttp.ConnectionTimeoutError,  # no connection within the timeout
+    aiohttp.InvalidURL,
+)
 
 
-@attrs.frozen(kw_only=True)
-class HttpRequest:
-    """A signed request, ready to send. Its repr shows no secret."""
-
-    method: str
-    url: str
-    params: Mapping[str, str] = attrs.field(factory=dict, repr=False)
-    headers: Mapping[str, str] = attrs.field(factory=dict, repr=False)
-    body: bytes | None = attrs.field(default=None, repr=False)
-    #: Query parameter and header names whose values are secret.
-    secret_names: frozenset[str] = frozenset()
-
-    @property
-    def safe_url(self) -> str:
-        """The URL with every secret query value replaced by ``[secure]``."""
-        shown = {
-            name: _REDACTED if name in self.secret_names else value
-            for name, value in self.params.items()
-        }
-        return str(URL(self.url).with_query(shown)) if shown else self.url
-
-    def secret_values(self) -> list[str]:
-        values = [v for k, v in self.params.items() if k in self.secret_names]
-        values += [v for k, v in self.headers.items() if k in self.secret_names]
-        return [v for v in values if v]
-
-
-@attrs.frozen(kw_only=True)
-class HttpResponse:
-    """What came back: status, headers and the whole body."""
-
-    status: int
-    headers: Mapping[str, str] = attrs.field(repr=False)
-    body: bytes = attrs.field(repr=False)
-    #: Seconds from send to the last byte of the body.
-    elapsed: float
-
-    @property
-    def content_type(self) -> str:
-        return self.headers.get("Content-Type", "").split(";")[0].strip().lower()
-
-
-class Transport:
+class AiohttpTransport:
     """Sends requests through an aiohttp session: the caller's, or one it owns and closes.
 
     An owned session is made on first use, inside the running loop, so a client can
@@ -79,19 +60,28 @@ class Transport:
     """
 
     __slots__ = (
+        "_clock",
         "_closed",
         "_loop_guard",
         "_owned",
-        "_provider",
         "_session",
         "_session_loop",
         "_timeout",
     )
 
     def __init__(
-        self, *, provider: str, session: aiohttp.ClientSession | None, timeout: float
+        self,
+        *,
+        session: aiohttp.ClientSession | None = None,
+        timeout: float = 10.0,
+        clock: Clock | None = None,
     ) -> None:
-        self._provider = provider
+        if session is not None and not isinstance(session, aiohttp.ClientSession):
+            raise ConfigurationError("session must be an aiohttp.ClientSession")
+        if clock is not None and not isinstance(clock, Clock):
+            raise ConfigurationError("clock must be a livestats.Clock")
+        timeout = check_seconds(timeout, "timeout")
+        self._clock = clock or Clock()
         self._session = session
         self._owned = session is None
         self._session_loop: asyncio.AbstractEventLoop | None = None
@@ -102,7 +92,7 @@ class Transport:
     def __repr__(self) -> str:
         owner = "owned" if self._owned else "borrowed"
         state = "closed" if self._closed else "open"
-        return f"<Transport {owner} session, {state}>"
+        return f"<AiohttpTransport {owner} session, {state}, timeout {self.timeout:g} s>"
 
     @property
     def timeout(self) -> float:
@@ -115,9 +105,7 @@ class Transport:
 
     async def _get_session(self, operation: str) -> aiohttp.ClientSession:
         if self._closed:
-            raise ClientClosedError(
-                "the client is closed", provider=self._provider, operation=operation
-            )
+            raise ClientClosedError("the client is closed", operation=operation)
         loop = asyncio.get_running_loop()
         session = self._session
         if session is not None and self._owned and self._session_loop is not loop:
@@ -146,7 +134,7 @@ class Transport:
             await self._loop_guard.aclose()
             self._loop_guard = None
 
-    async def send(self, request: HttpRequest, *, operation: str) -> HttpResponse:
+    async def send(self, request: HttpRequest, *, operation: str, max_bytes: int) -> HttpResponse:
         session = self._session
         if (
             session is None
@@ -155,7 +143,7 @@ class Transport:
         ):
             # Not the common case (first call, another loop, closed): the slow path.
             session = await self._get_session(operation)
-        started = time.monotonic()
+        started = self._clock.monotonic()
         failure: BaseException | None = None
         try:
             async with session.request(
@@ -167,14 +155,15 @@ class Transport:
                 allow_redirects=False,
                 timeout=self._timeout,
             ) as resp:
-                body = await resp.read()
+                body = await _read_at_most(resp, max_bytes, operation)
                 response = HttpResponse(
                     status=resp.status,
                     headers=resp.headers,
                     body=body,
-                    elapsed=time.monotonic() - started,
+                    elapsed=self._clock.monotonic() - started,
                 )
-        except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+        except (aiohttp.ClientError, asyncio.TimeoutError, ValueError) as exc:
+            # ValueError: aiohttp refuses a header or URL it cannot encode.
             failure = exc
         if failure is not None:
             # Raised outside the except block so the aiohttp error is attached only
@@ -194,7 +183,10 @@ class Transport:
     def _translate(
         self, exc: BaseException, request: HttpRequest, operation: str
     ) -> TransportError:
-        if isinstance(exc, asyncio.TimeoutError):
+        sent = not isinstance(exc, _NEVER_SENT)
+        if isinstance(exc, aiohttp.ConnectionTimeoutError):
+            what = f"no connection within {self._timeout.total:g} s"
+        elif isinstance(exc, asyncio.TimeoutError):
             what = f"no answer within {self._timeout.total:g} s"
         elif isinstance(exc, aiohttp.ServerDisconnectedError):
             what = "the server closed the connection without answering"
@@ -202,18 +194,47 @@ class Transport:
             what = "the answer was cut off"
         elif isinstance(exc, aiohttp.ClientConnectorError):
             what = f"cannot connect ({exc.os_error.strerror or type(exc.os_error).__name__})"
+        elif isinstance(exc, ValueError) and not isinstance(exc, aiohttp.ClientError):
+            sent = False
+            what = "the request cannot be encoded"
         else:
             what = f"{type(exc).__name__}: {_redact(str(exc), request)}"
         return TransportError(
             f"{request.method} {URL(request.url).path}: {what}",
-            provider=self._provider,
             operation=operation,
+            request_sent=sent,
         )
+
+
+async def _read_at_most(resp: aiohttp.ClientResponse, max_bytes: int, operation: str) -> bytes:
+    """The whole body, decompressed, or ResponseTooLargeError once it passes ``max_bytes``."""
+    declared = resp.content_length
+    if declared is not None and declared > max_bytes and not resp.headers.get("Content-Encoding"):
+        raise _too_large(resp, max_bytes, operation, f"it declares {declared} bytes")
+    chunks: list[bytes] = []
+    size = 0
+    while chunk := await resp.content.read(_CHUNK):
+        size += len(chunk)
+        if size > max_bytes:
+            raise _too_large(resp, max_bytes, operation, "more was still coming")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _too_large(
+    resp: aiohttp.ClientResponse, max_bytes: int, operation: str, why: str
+) -> ResponseTooLargeError:
+    resp.close()  # drop the connection rather than drain the rest of the body
+    return ResponseTooLargeError(
+        f"the answer is larger than max_response_bytes={max_bytes} ({why})",
+        operation=operation,
+        http_status=resp.status,
+    )
 
 
 def _redact(text: str, request: HttpRequest) -> str:
     for value in request.secret_values():
-        text = text.replace(value, _REDACTED)
+        text = text.replace(value, REDACTED)
     return text
 
 

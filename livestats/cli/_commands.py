@@ -23,7 +23,6 @@ from livestats import (
     TencentClient,
     ValidationError,
 )
-from livestats._core.batch import fan_out
 from livestats.cli._config import UsageError, load_settings, require
 from livestats.cli._inputs import count_lines, read_ids
 from livestats.cli._output import Writer, columns_of, error_row, open_writer, row_of
@@ -286,12 +285,9 @@ async def chinanetcenter_durations(args: argparse.Namespace) -> int:
                 "domains", total=len(wanted), quota=client.quotas["get_stream_durations"]
             )
 
-            async def query(domain: str) -> list[StreamDuration]:
-                return await client.get_stream_durations(
-                    {domain: wanted[domain]}, date_from=date_from, date_to=date_to
-                )
-
-            results = fan_out(list(wanted), query, concurrency=len(wanted))
+            results = client.get_stream_durations_many(
+                wanted, date_from=date_from, date_to=date_to, concurrency=len(wanted)
+            )
             async with contextlib.aclosing(results):
                 async for result in results:
                     if result.error is None:

@@ -19,7 +19,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, ProgressColumn, Task, TextColumn
 from rich.text import Text
 
-from livestats._core.quota import Quota
+from livestats import Quota
 
 __all__ = ["Bars", "wants_progress"]
 

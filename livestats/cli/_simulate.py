@@ -12,9 +12,8 @@ from rich.console import Console
 from rich.table import Table
 
 from livestats import ChinaNetCenterClient, PolyvClient, Quota, TencentClient
-from livestats._core.batch import fan_out
 from livestats.cli._progress import Bars, Step, wants_progress
-from livestats.testing import Simulator, pacing_report
+from livestats.testing import Simulator, TencentSim, pacing_report
 
 __all__ = ["demo", "simulate"]
 
@@ -45,7 +44,9 @@ async def simulate(args: argparse.Namespace) -> int:
     These are the simulator's own made-up credentials, printed on purpose; real
     ones are never echoed anywhere.
     """
-    simulator = Simulator(host=args.host, port=args.port, rooms=args.rooms, seed=args.seed)
+    simulator = Simulator(
+        host=args.host, port=args.port, seed=args.seed, tencent=TencentSim(rooms=args.rooms)
+    )
     async with simulator as sim:
         print(f"# livestats simulator listening on {sim.url} (Ctrl-C stops it)")
         print(f"# rooms: {len(sim.room_ids)}, domains: {', '.join(sim.domains)}")
@@ -78,7 +79,7 @@ async def demo(args: argparse.Namespace) -> int:
     console = Console()
     if not console.is_terminal:  # piped or logged: room for the summary's columns
         console = Console(width=120)
-    async with Simulator(rooms=args.rooms, seed=args.seed) as sim:
+    async with Simulator(seed=args.seed, tencent=TencentSim(rooms=args.rooms)) as sim:
         console.print(
             f"simulator at {sim.url}: {args.rooms} rooms, {len(sim.domains)} domains, "
             f"{len(sim.channel_ids) + len(sim.offline_channel_ids)} channels"
@@ -140,13 +141,13 @@ async def _cnc_job(
         "ChinaNetCenter 70 days", total=len(domains), quota=client.quotas["get_stream_durations"]
     )
 
-    async def query(domain: str) -> object:
-        return await client.get_stream_durations(
-            {domain: domains[domain]}, date_from=today - timedelta(days=70), date_to=today
-        )
-
     await _drain(
-        fan_out(list(domains), query, concurrency=len(domains)),
+        client.get_stream_durations_many(
+            domains,
+            date_from=today - timedelta(days=70),
+            date_to=today,
+            concurrency=len(domains),
+        ),
         step,
         _count(counts, "get_stream_durations"),
     )

@@ -5,8 +5,20 @@ It answers ``POST /api/report/domain/stream/duration`` the way
 (``shared/vendor-docs/chinanetcenter-stream-push-duration.txt``) describe it. After
 the pipeline's quota check, scripts and faults, a request is checked in this order:
 
-1. authentication: a ``Date`` header in RFC 1123 GMT form, and HTTP Basic with the
-   account username and ``base64(HMAC-SHA1(api_key, <the exact Date string>))``;
+1. authentication, by either of the vendor's two schemes (chosen by the scheme of
+   the ``Authorization`` header):
+
+   - API key: a ``Date`` header in RFC 1123 GMT form, and HTTP Basic with the
+     account username and ``base64(HMAC-SHA1(api_key, <the exact Date string>))``;
+   - AK/SK (``CNC-HMAC-SHA256``): ``x-cnc-auth-method: AKSK``, ``x-cnc-accessKey``
+     and ``Authorization: CNC-HMAC-SHA256 Credential=<access key>,
+     SignedHeaders=<names>, Signature=<hex>`` naming the account's access key,
+     ``x-cnc-timestamp`` (epoch seconds) within :data:`AKSK_TIMESTAMP_TOLERANCE_S`
+     of ``wall_clock``, ``SignedHeaders`` covering at least ``content-type`` and
+     ``host``, every signed header present, and the signature
+     (:func:`aksk_signature`) recomputed over the request exactly as received:
+     method, path, query (empty for POST), the signed headers' values as sent
+     (``Host`` included), the SHA-256 of the exact body bytes;
 2. headers: ``Accept`` (24102013), ``X-Time-Zone`` (24102020);
 3. body: present (24102014), a JSON object whose ``domainStream`` is a list of
    ``{"domain": str, "stream": [str, ...]}`` (24102002), then the dates (24102006,
@@ -19,8 +31,18 @@ unconfirmed**:
 - a failed authentication is HTTP 401 with ``{"code": "401", ...}``, and a request
   over the quota HTTP 429 with ``{"code": "429", ...}``; ``Date`` is not checked for
   freshness, only for its form;
-- ``Content-Type`` is not checked: the vendor's own curl example posts its JSON
-  as ``application/x-www-form-urlencoded``. Only JSON is served, so an ``Accept``
+- AK/SK: how far ``x-cnc-timestamp`` may drift from the vendor's clock is
+  unconfirmed: :data:`AKSK_TIMESTAMP_TOLERANCE_S` (15 minutes, either way) is the
+  simulator's; ``x-cnc-auth-method`` and the signed header names are compared
+  case-insensitively, and the names put in sorted order before the signature is
+  recomputed;
+- the quota counts per account user with the API key scheme (the username the
+  request claims) and per access key with AK/SK (the ``x-cnc-accessKey`` it
+  sends): the vendor says "per user", and whether an AK/SK request counts per
+  access key or per user is unconfirmed;
+- ``Content-Type`` is not checked (AK/SK must sign it, whatever it says): the
+  vendor's own curl example posts its JSON as
+  ``application/x-www-form-urlencoded``. Only JSON is served, so an ``Accept``
   that does not allow ``application/json`` is refused although the vendor also
   speaks XML;
 - ``dateFrom``/``dateTo`` that are ``null`` or blank count as omitted. Both omitted
@@ -34,15 +56,20 @@ unconfirmed**:
   answered with an empty ``streamList``; a stream that did not push is left out;
 - a session is reported once it has ended (by ``wall_clock``), in
   ``durationDetailList`` ordered by start time; the format of ``startTime`` and
-  ``endTime`` is a constructor setting (``epoch_s``, the vendor example's epoch
-  seconds as strings; ``epoch_ms``; or ``text``, ``yyyy-MM-dd HH:mm:ss`` in the
-  request's time zone), because the vendor does not document it.
+  ``endTime`` is a setting (:attr:`ChinaNetCenterSim.time_format`: ``epoch_s``,
+  the vendor example's epoch seconds as strings; ``epoch_ms``; or ``text``,
+  ``yyyy-MM-dd HH:mm:ss`` in the request's time zone), because the vendor does
+  not document it.
 
 Push sessions are a pure function of ``(seed, domain, stream, Beijing calendar
 day)``: zero to three a day, each 1 to 120 minutes long, none overlapping. They
 are fixed in absolute time, so ``X-Time-Zone`` moves the day boundaries of a query
 but never the pushes themselves; a session belongs to the day (in the request's
 time zone) it starts on, even when it runs past midnight.
+
+:class:`ChinaNetCenterSim` holds the settings (domains, streams, quotas,
+credentials, time format, domains per request); the simulator builds a
+:class:`ChinaNetCenterBackend` from them with its own seed and wall clock.
 """
 
 from __future__ import annotations
@@ -52,7 +79,6 @@ import binascii
 import calendar
 import hashlib
 import hmac
-import json
 import re
 from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping
 from datetime import date, datetime, timedelta, timezone
@@ -61,10 +87,34 @@ from typing import Any
 import attrs
 from aiohttp import web
 
-from livestats._core.quota import Quota, resolve_quotas
+from livestats._core.quota import Quota
 from livestats.providers.chinanetcenter.quotas import DEFAULT_QUOTAS
+from livestats.testing._shared import (
+    BEIJING,
+    Refused,
+    VendorBackend,
+    copy_quotas,
+    credentials_of,
+    draw,
+    hex_secret,
+    int_at_least,
+    json_object,
+    non_empty_str,
+    one_of,
+    picker,
+    quota_table,
+    quotas_of,
+)
 
-__all__ = ["TIME_FORMATS", "ChinaNetCenterBackend", "ChinaNetCenterCredentials"]
+__all__ = [
+    "AKSK_TIMESTAMP_TOLERANCE_S",
+    "TIME_FORMATS",
+    "ChinaNetCenterBackend",
+    "ChinaNetCenterCredentials",
+    "ChinaNetCenterSim",
+    "aksk_signature",
+    "api_key_password",
+]
 
 PATH = "/api/report/domain/stream/duration"
 OPERATION = "get_stream_durations"
@@ -87,6 +137,14 @@ UNAUTHORIZED = 401
 RATE_LIMITED = 429
 
 MAX_PERIOD_DAYS = 31
+
+#: How far (seconds, either way) an AK/SK ``x-cnc-timestamp`` may be from
+#: ``wall_clock``. The simulator's choice: the vendor's tolerance is unconfirmed.
+AKSK_TIMESTAMP_TOLERANCE_S = 15 * 60
+AKSK_ALGORITHM = "CNC-HMAC-SHA256"
+# The signed headers the vendor's SDK always signs; a signature without them
+# would let a request be replayed at another host or with another body type.
+_AKSK_REQUIRED_SIGNED = frozenset({"content-type", "host"})
 _HISTORY_MONTHS = 6
 _DEFAULT_DAYS = 7
 
@@ -117,8 +175,7 @@ _ERRORS: dict[int, tuple[int, str]] = {
     RATE_LIMITED: (429, "Request frequency exceeds the limit."),
 }
 
-_BEIJING = timezone(timedelta(hours=8))
-_DEFAULT_TIME_ZONE = _BEIJING
+_DEFAULT_TIME_ZONE = BEIJING
 _TIME_ZONE = re.compile(r"GMT([+-])([0-9]{2}):00")
 _DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 _ACCEPTED_MEDIA = frozenset({"application/json", "application/*", "*/*"})
@@ -141,15 +198,7 @@ _MAX_SESSION_S = 7_200
 _MAX_SESSIONS_PER_DAY = 3
 
 
-def _draw(seed: int, *parts: object) -> int:
-    """A 64-bit number that depends only on ``seed`` and ``parts`` (as in ``_tencent``)."""
-    text = "\x1f".join(str(part) for part in (seed, "chinanetcenter", *parts))
-    return int.from_bytes(hashlib.blake2b(text.encode(), digest_size=8).digest(), "big")
-
-
-def _non_empty_str(instance: object, attribute: attrs.Attribute[str], value: object) -> None:
-    if not isinstance(value, str) or not value:
-        raise ValueError(f"ChinaNetCenterCredentials.{attribute.name} must be a non-empty str")
+_NAMESPACE = "chinanetcenter"  # keeps this module's seeded draws apart from the others'
 
 
 def _basic_username(instance: object, attribute: attrs.Attribute[str], value: str) -> None:
@@ -158,21 +207,68 @@ def _basic_username(instance: object, attribute: attrs.Attribute[str], value: st
         raise ValueError("ChinaNetCenterCredentials.username must not contain ':'")
 
 
+def _header_value(instance: object, attribute: attrs.Attribute[str], value: str) -> None:
+    # The access key travels in a header and inside Authorization's comma list.
+    if any(char in value for char in ", \r\n\t"):
+        raise ValueError(
+            f"ChinaNetCenterCredentials.{attribute.name} must not contain commas or white space"
+        )
+
+
 @attrs.frozen(kw_only=True)
 class ChinaNetCenterCredentials:
-    """The simulated ChinaNetCenter account: its username and API key."""
+    """The simulated ChinaNetCenter account, with the keys of both auth schemes.
 
-    username: str = attrs.field(validator=[_non_empty_str, _basic_username])
-    api_key: str = attrs.field(repr=False, validator=_non_empty_str)
+    ``username`` and ``api_key`` for the API key scheme (HTTP Basic over ``Date``);
+    ``access_key`` and ``secret_key`` for AK/SK (``CNC-HMAC-SHA256``).
+    """
+
+    username: str = attrs.field(validator=[non_empty_str, _basic_username])
+    api_key: str = attrs.field(repr=False, validator=non_empty_str)
+    access_key: str = attrs.field(validator=[non_empty_str, _header_value])
+    secret_key: str = attrs.field(repr=False, validator=non_empty_str)
 
     @classmethod
     def from_seed(cls, seed: int) -> ChinaNetCenterCredentials:
-        """Fixed credentials for ``seed``: ``sim-user-NNNNN`` and a 32-hex-digit key."""
-        key = hashlib.blake2b(f"{seed}\x1fchinanetcenter\x1fapi_key".encode(), digest_size=16)
+        """Fixed credentials for ``seed``.
+
+        ``sim-user-NNNNN``, a 32-hex-digit API key, ``sim-ak-`` and 16 hex digits,
+        a 64-hex-digit secret key.
+        """
         return cls(
-            username=f"sim-user-{_draw(seed, 'username') % 100_000:05d}",
-            api_key=key.hexdigest(),
+            username=f"sim-user-{draw(seed, _NAMESPACE, 'username') % 100_000:05d}",
+            api_key=hex_secret(seed, _NAMESPACE, "api_key", size=16),
+            access_key=f"sim-ak-{hex_secret(seed, _NAMESPACE, 'access_key', size=8)}",
+            secret_key=hex_secret(seed, _NAMESPACE, "secret_key", size=32),
         )
+
+
+@attrs.frozen(kw_only=True)
+class ChinaNetCenterSim:
+    """What the simulator serves as ChinaNetCenter: ``Simulator(chinanetcenter=...)``.
+
+    ``domains`` domains ``live1.example.com``, ``live2.example.com``, ..., each with
+    ``streams_per_domain`` ``app/stream`` names; ``quotas`` overrides the vendor's
+    documented quota (``None`` turns it off); ``credentials`` default to
+    :meth:`ChinaNetCenterCredentials.from_seed` of the simulator's ``seed``.
+    ``time_format`` is how ``startTime``/``endTime`` are written (``epoch_s``,
+    ``epoch_ms`` or ``text``), since the vendor does not document it: test a
+    client against each. ``max_domains`` is the account's domains-per-request
+    limit (the vendor's default is 1).
+    """
+
+    domains: int = attrs.field(default=3, validator=int_at_least(0))
+    streams_per_domain: int = attrs.field(default=4, validator=int_at_least(0))
+    quotas: dict[str, Quota | None] | None = attrs.field(
+        default=None,
+        converter=copy_quotas,
+        validator=quotas_of(DEFAULT_QUOTAS, [OPERATION], provider="chinanetcenter"),
+    )
+    credentials: ChinaNetCenterCredentials | None = attrs.field(
+        default=None, validator=credentials_of(ChinaNetCenterCredentials)
+    )
+    time_format: str = attrs.field(default="epoch_s", validator=one_of(TIME_FORMATS))
+    max_domains: int = attrs.field(default=1, validator=int_at_least(1))
 
 
 def api_key_password(api_key: str, date_header: str) -> str:
@@ -184,13 +280,42 @@ def api_key_password(api_key: str, date_header: str) -> str:
     return base64.b64encode(digest).decode()
 
 
-class _Refused(Exception):
-    """Stops a request early with a vendor error code."""
+def aksk_signature(
+    secret_key: str,
+    *,
+    method: str,
+    path: str,
+    query: str,
+    signed_headers: Mapping[str, str],
+    body: bytes,
+    timestamp: str,
+) -> str:
+    """The AK/SK (``CNC-HMAC-SHA256``) signature, as ``shared/docs/providers.md`` gives it.
 
-    def __init__(self, code: int, message: str | None = None) -> None:
-        super().__init__(code, message)
-        self.code = code
-        self.message = message
+    ``signed_headers`` maps each signed header's name to its value as sent; names
+    are lower-cased and sorted here, values lower-cased. Written from the document,
+    independently of the SDK's signer; both are checked against the vendor's known
+    answer.
+    """
+    headers = sorted((name.lower(), value) for name, value in signed_headers.items())
+    canonical_headers = "".join(f"{name}:{value.lower()}\n" for name, value in headers)
+    names = ";".join(name for name, _ in headers)
+    canonical_request = "\n".join(
+        (method, path, query, canonical_headers, names, hashlib.sha256(body).hexdigest())
+    )
+    string_to_sign = "\n".join(
+        (AKSK_ALGORITHM, timestamp, hashlib.sha256(_raw(canonical_request)).hexdigest())
+    )
+    return hmac.new(secret_key.encode(), _raw(string_to_sign), hashlib.sha256).hexdigest()
+
+
+def _raw(text: str) -> bytes:
+    """``text`` as the bytes it was received as.
+
+    aiohttp keeps header bytes that are not UTF-8 as surrogates, which a plain
+    ``encode()`` refuses with an exception (an HTTP 500) rather than a 401.
+    """
+    return text.encode("utf-8", "surrogateescape")
 
 
 @attrs.frozen(kw_only=True)
@@ -224,12 +349,20 @@ def _parse_rfc1123(text: str) -> datetime | None:
     return moment if _WEEKDAYS[moment.weekday()] == match["wday"] else None
 
 
+def _scheme(header: str | None) -> tuple[str, str]:
+    """``(scheme, rest)`` of an ``Authorization`` header; the scheme lower-cased."""
+    scheme, _, rest = (header or "").strip().partition(" ")
+    return scheme.lower(), rest
+
+
+def _is_aksk(header: str | None) -> bool:
+    return _scheme(header)[0] == AKSK_ALGORITHM.lower()
+
+
 def _basic_auth(header: str | None) -> tuple[str, str] | None:
     """``(user, password)`` from an ``Authorization: Basic ...`` header, if it is one."""
-    if header is None:
-        return None
-    scheme, _, token = header.strip().partition(" ")
-    if scheme.lower() != "basic":
+    scheme, token = _scheme(header)
+    if scheme != "basic":
         return None
     try:
         decoded = base64.b64decode(token.strip(), validate=True).decode()
@@ -244,11 +377,11 @@ def _time_zone(header: str | None) -> timezone:
         return _DEFAULT_TIME_ZONE
     match = _TIME_ZONE.fullmatch(header.strip())
     if match is None:
-        raise _Refused(BAD_TIME_ZONE)
+        raise Refused(BAD_TIME_ZONE)
     sign, hours = match[1], int(match[2])
     # Real offsets run from GMT-12:00 to GMT+14:00.
     if hours > (14 if sign == "+" else 12):
-        raise _Refused(BAD_TIME_ZONE)
+        raise Refused(BAD_TIME_ZONE)
     return timezone(timedelta(hours=-hours if sign == "-" else hours))
 
 
@@ -272,11 +405,11 @@ def _is_omitted(value: object) -> bool:
 
 def _parse_date(value: object) -> date:
     if not isinstance(value, str) or not _DATE.fullmatch(value):
-        raise _Refused(INVALID_DATE)
+        raise Refused(INVALID_DATE)
     try:
         return date.fromisoformat(value)
     except ValueError:
-        raise _Refused(INVALID_DATE) from None
+        raise Refused(INVALID_DATE) from None
 
 
 def _date_range(body: Mapping[str, Any], today: date) -> tuple[date, date]:
@@ -285,15 +418,15 @@ def _date_range(body: Mapping[str, Any], today: date) -> tuple[date, date]:
     if _is_omitted(raw_from) and _is_omitted(raw_to):
         return today - timedelta(days=_DEFAULT_DAYS - 1), today
     if _is_omitted(raw_from) or _is_omitted(raw_to):
-        raise _Refused(INVALID_DATE)
+        raise Refused(INVALID_DATE)
     first, last = _parse_date(raw_from), _parse_date(raw_to)
     if first > today or first < _months_before(today, _HISTORY_MONTHS):
-        raise _Refused(INVALID_DATE)
+        raise Refused(INVALID_DATE)
     last = min(last, today)  # "结束时间如果大于当前时间,取当前时间"
     if first > last:
-        raise _Refused(INVALID_DATE)
+        raise Refused(INVALID_DATE)
     if (last - first).days > MAX_PERIOD_DAYS:
-        raise _Refused(PERIOD_TOO_LONG)
+        raise Refused(PERIOD_TOO_LONG)
     return first, last
 
 
@@ -301,27 +434,34 @@ def _domain_entries(body: Mapping[str, Any]) -> list[dict[str, Any]]:
     """``domainStream``, checked for shape only (24102002)."""
     entries = body.get("domainStream")
     if not isinstance(entries, list):
-        raise _Refused(MALFORMED_BODY)
+        raise Refused(MALFORMED_BODY)
     for entry in entries:
         if not isinstance(entry, dict):
-            raise _Refused(MALFORMED_BODY)
+            raise Refused(MALFORMED_BODY)
         streams = entry.get("stream")
         if not isinstance(streams, list) or not all(isinstance(s, str) for s in streams):
-            raise _Refused(MALFORMED_BODY)
+            raise Refused(MALFORMED_BODY)
     return entries
 
 
-async def _json_object(request: web.Request) -> dict[str, Any]:
-    raw = await request.read()
+def _aksk_fields(header: str) -> dict[str, str]:
+    """``Credential``, ``SignedHeaders`` and ``Signature`` of a CNC-HMAC-SHA256 header."""
+    fields = {}
+    for part in _scheme(header)[1].split(","):
+        name, _, value = part.strip().partition("=")
+        fields[name] = value.strip()
+    if not all(fields.get(name) for name in ("Credential", "SignedHeaders", "Signature")):
+        raise Refused(
+            UNAUTHORIZED,
+            "The Authorization header must carry Credential, SignedHeaders and Signature.",
+        )
+    return fields
+
+
+def _json_body(raw: bytes) -> dict[str, Any]:
     if not raw.strip():
-        raise _Refused(NO_BODY)
-    try:
-        doc: Any = json.loads(raw)
-    except ValueError:
-        raise _Refused(MALFORMED_BODY) from None
-    if not isinstance(doc, dict):
-        raise _Refused(MALFORMED_BODY)
-    return doc
+        raise Refused(NO_BODY)
+    return json_object(raw, code=MALFORMED_BODY)
 
 
 def _error_body(code: int, message: str | None) -> web.Response:
@@ -330,55 +470,40 @@ def _error_body(code: int, message: str | None) -> web.Response:
     return web.json_response({"code": str(code), "message": text}, status=status)
 
 
-class ChinaNetCenterBackend:
+class ChinaNetCenterBackend(VendorBackend):
     """Serves stream push durations for one simulated account (see the module docstring)."""
 
     __slots__ = (
         "_credentials",
         "_domains",
         "_max_domains",
-        "_quotas",
         "_seed",
         "_time_format",
         "_wall_clock",
     )
 
+    provider = "chinanetcenter"
+    success_code = 0
+    rate_limited_code = RATE_LIMITED
+    internal_error_code = INTERNAL_ERROR
+
     def __init__(
-        self,
-        *,
-        seed: int,
-        quotas: dict[str, Quota | None] | None,
-        credentials: ChinaNetCenterCredentials | None,
-        wall_clock: Callable[[], float],
-        domains: int,
-        streams_per_domain: int,
-        time_format: str,
-        max_domains: int,
+        self, settings: ChinaNetCenterSim, *, seed: int, wall_clock: Callable[[], float]
     ) -> None:
-        _check_count("domains", domains, minimum=0)
-        _check_count("streams_per_domain", streams_per_domain, minimum=0)
-        _check_count("chinanetcenter_max_domains", max_domains, minimum=1)
-        if time_format not in TIME_FORMATS:
-            raise ValueError(
-                f"chinanetcenter_time_format must be one of {', '.join(TIME_FORMATS)}, "
-                f"not {time_format!r}"
-            )
-        if credentials is not None and not isinstance(credentials, ChinaNetCenterCredentials):
-            raise TypeError("chinanetcenter must be a livestats.testing.ChinaNetCenterCredentials")
+        super().__init__(
+            quota_table(DEFAULT_QUOTAS, [OPERATION], settings.quotas, provider="chinanetcenter")
+        )
         self._seed = seed
-        self._credentials = credentials or ChinaNetCenterCredentials.from_seed(seed)
-        # The provider's table, for the operations served here (it may list more).
-        served = {OPERATION: DEFAULT_QUOTAS[OPERATION]}
-        self._quotas = resolve_quotas(served, quotas, provider="chinanetcenter")
+        self._credentials = settings.credentials or ChinaNetCenterCredentials.from_seed(seed)
         self._wall_clock = wall_clock
-        self._time_format = time_format
-        self._max_domains = max_domains
+        self._time_format = settings.time_format
+        self._max_domains = settings.max_domains
         apps = ("live", "game")
         self._domains = {
             f"live{d}.example.com": [
-                f"{apps[s % 2]}/stream{s:02d}" for s in range(streams_per_domain)
+                f"{apps[s % 2]}/stream{s:02d}" for s in range(settings.streams_per_domain)
             ]
-            for d in range(1, domains + 1)
+            for d in range(1, settings.domains + 1)
         }
 
     @property
@@ -391,29 +516,17 @@ class ChinaNetCenterBackend:
 
     # -- the Backend protocol ----------------------------------------------------
 
-    @property
-    def provider(self) -> str:
-        return "chinanetcenter"
-
-    @property
-    def quotas(self) -> Mapping[str, Quota | None]:
-        return self._quotas
-
-    @property
-    def block_seconds(self) -> float:
-        return 0.0
-
-    @property
-    def success_code(self) -> int:
-        return 0
-
     def routes(self) -> Iterable[tuple[str, str, str]]:
         return [("POST", PATH, OPERATION)]
 
     def quota_scope(self, operation: str, request: web.Request) -> Hashable:
-        # Per account user: the one the request claims, authenticated or not.
-        credentials = _basic_auth(request.headers.get("Authorization"))
-        return (credentials[0] if credentials else "", operation)
+        # The key the request claims, authenticated or not: the access key with
+        # AK/SK, the account user with Basic (see the module docstring).
+        headers = request.headers
+        if _is_aksk(headers.get("Authorization")):
+            return ("access_key", headers.get("x-cnc-accessKey", ""), operation)
+        credentials = _basic_auth(headers.get("Authorization"))
+        return ("user", credentials[0] if credentials else "", operation)
 
     def error_reply(self, code: int, message: str | None) -> web.Response:
         if code == TOO_MANY_DOMAINS and message is None:
@@ -421,46 +534,86 @@ class ChinaNetCenterBackend:
             message = _ERRORS[code][1].format(count=limit + 1, limit=limit)
         return _error_body(code, message)
 
-    def rate_limited_reply(self) -> web.Response:
-        return _error_body(RATE_LIMITED, None)
-
-    def internal_error_reply(self) -> web.Response:
-        return _error_body(INTERNAL_ERROR, None)
-
-    async def answer(self, operation: str, request: web.Request) -> web.Response:
-        try:
-            self._authenticate(request.headers)
-            tz = self._check_headers(request.headers)
-            body = await _json_object(request)
-            query = self._parse(body, tz, self._wall_clock())
-        except _Refused as refused:
-            return self.error_reply(refused.code, refused.message)
+    async def respond(self, operation: str, request: web.Request) -> web.Response:
+        raw = await request.read()
+        if _is_aksk(request.headers.get("Authorization")):
+            self._verify_aksk(request, raw)
+        else:
+            self._verify_basic(request.headers)
+        tz = self._check_headers(request.headers)
+        query = self._parse(_json_body(raw), tz, self._wall_clock())
         doc = {"code": "0", "message": "success", "data": self._durations(query)}
         return web.json_response(doc)
 
-    # -- checks ------------------------------------------------------------------
+    # -- authentication ----------------------------------------------------------
+    # Messages say what is wrong, never what was expected: that would be a secret.
 
-    def _authenticate(self, headers: Mapping[str, str]) -> None:
-        # Messages say what is wrong, never what was expected: the password is a secret.
+    def _verify_basic(self, headers: Mapping[str, str]) -> None:
         date_header = headers.get("Date")
         if date_header is None:
-            raise _Refused(UNAUTHORIZED, "The Date header is missing.")
+            raise Refused(UNAUTHORIZED, "The Date header is missing.")
         if _parse_rfc1123(date_header) is None:
-            raise _Refused(UNAUTHORIZED, "The Date header is not an RFC 1123 GMT date.")
+            raise Refused(UNAUTHORIZED, "The Date header is not an RFC 1123 GMT date.")
         credentials = _basic_auth(headers.get("Authorization"))
         if credentials is None:
-            raise _Refused(UNAUTHORIZED, "HTTP Basic authorization is required.")
+            raise Refused(UNAUTHORIZED, "HTTP Basic authorization is required.")
         user, password = credentials
         expected = api_key_password(self._credentials.api_key, date_header)
         # Both compared in constant time, and always both, to leak nothing by timing.
         user_ok = hmac.compare_digest(user.encode(), self._credentials.username.encode())
         password_ok = hmac.compare_digest(password.encode(), expected.encode())
         if not (user_ok and password_ok):
-            raise _Refused(UNAUTHORIZED, "The username or the signature is wrong.")
+            raise Refused(UNAUTHORIZED, "The username or the signature is wrong.")
+
+    def _verify_aksk(self, request: web.Request, body: bytes) -> None:
+        headers = request.headers
+        fields = _aksk_fields(headers["Authorization"])
+        if headers.get("x-cnc-auth-method", "").strip().upper() != "AKSK":
+            raise Refused(UNAUTHORIZED, "The x-cnc-auth-method header must be AKSK.")
+        access_key = headers.get("x-cnc-accessKey")
+        if access_key is None:
+            raise Refused(UNAUTHORIZED, "The x-cnc-accessKey header is missing.")
+        timestamp = self._aksk_timestamp(headers.get("x-cnc-timestamp"))
+        names = [name.strip().lower() for name in fields["SignedHeaders"].split(";")]
+        if not _AKSK_REQUIRED_SIGNED.issubset(names):
+            raise Refused(UNAUTHORIZED, "SignedHeaders must include content-type and host.")
+        signed = {}
+        for name in names:
+            value = headers.get(name)
+            if value is None:
+                raise Refused(UNAUTHORIZED, f"The signed header {name!r} is missing.")
+            signed[name] = value
+        expected = aksk_signature(
+            self._credentials.secret_key,
+            method=request.method,
+            path=request.rel_url.raw_path,
+            query="" if request.method == "POST" else request.rel_url.raw_query_string,
+            signed_headers=signed,
+            body=body,
+            timestamp=timestamp,
+        )
+        own_key = self._credentials.access_key.encode()
+        # All three compared in constant time, and always all three.
+        header_ok = hmac.compare_digest(_raw(access_key), own_key)
+        credential_ok = hmac.compare_digest(_raw(fields["Credential"]), own_key)
+        signature_ok = hmac.compare_digest(_raw(fields["Signature"]), expected.encode())
+        if not (header_ok and credential_ok and signature_ok):
+            raise Refused(UNAUTHORIZED, "The access key or the signature is wrong.")
+
+    def _aksk_timestamp(self, header: str | None) -> str:
+        # Twelve digits reach the year 33658; more is garbage, and int() of a long
+        # enough string would raise instead of refusing.
+        if header is None or not (header.isascii() and header.isdigit()) or len(header) > 12:
+            raise Refused(UNAUTHORIZED, "The x-cnc-timestamp header must be epoch seconds.")
+        if abs(int(header) - self._wall_clock()) > AKSK_TIMESTAMP_TOLERANCE_S:
+            raise Refused(UNAUTHORIZED, "The x-cnc-timestamp header is too far from now.")
+        return header
+
+    # -- checks ------------------------------------------------------------------
 
     def _check_headers(self, headers: Mapping[str, str]) -> timezone:
         if not _accepts_json(headers.get("Accept")):
-            raise _Refused(BAD_ACCEPT)
+            raise Refused(BAD_ACCEPT)
         return _time_zone(headers.get("X-Time-Zone"))
 
     def _parse(self, body: Mapping[str, Any], tz: timezone, now: float) -> _Query:
@@ -471,14 +624,14 @@ class ChinaNetCenterBackend:
             message = _ERRORS[TOO_MANY_DOMAINS][1].format(
                 count=len(entries), limit=self._max_domains
             )
-            raise _Refused(TOO_MANY_DOMAINS, message)
+            raise Refused(TOO_MANY_DOMAINS, message)
         if not entries:
-            raise _Refused(INVALID_DOMAIN)
+            raise Refused(INVALID_DOMAIN)
         streams: dict[str, list[str]] = {}
         for entry in entries:
             domain = entry.get("domain")
             if not isinstance(domain, str) or not domain.strip():
-                raise _Refused(INVALID_DOMAIN)
+                raise Refused(INVALID_DOMAIN)
             if domain not in self._domains:
                 continue  # "自动过滤掉无效域名": dropped, not refused
             wanted = streams.setdefault(domain, [])
@@ -512,8 +665,8 @@ class ChinaNetCenterBackend:
         self, domain: str, stream: str, start: datetime, end: datetime
     ) -> Iterator[tuple[int, int]]:
         """Every session of the Beijing days that overlap ``[start, end)``, in order."""
-        day = start.astimezone(_BEIJING).date()
-        last_day = (end - timedelta(seconds=1)).astimezone(_BEIJING).date()
+        day = start.astimezone(BEIJING).date()
+        last_day = (end - timedelta(seconds=1)).astimezone(BEIJING).date()
         while day <= last_day:
             yield from self._sessions_of_day(domain, stream, day)
             day += timedelta(days=1)
@@ -521,11 +674,9 @@ class ChinaNetCenterBackend:
     def _sessions_of_day(self, domain: str, stream: str, day: date) -> list[tuple[int, int]]:
         """``(start, end)`` epoch seconds of the pushes starting on Beijing day ``day``."""
 
-        def draw(name: str, bound: int) -> int:
-            return _draw(self._seed, domain, stream, day.isoformat(), name) % bound
-
-        midnight = int(datetime.combine(day, datetime.min.time(), _BEIJING).timestamp())
-        count = draw("count", _MAX_SESSIONS_PER_DAY + 1)
+        pick = picker(self._seed, _NAMESPACE, domain, stream, day.isoformat())
+        midnight = int(datetime.combine(day, datetime.min.time(), BEIJING).timestamp())
+        count = pick("count", _MAX_SESSIONS_PER_DAY + 1)
         if count == 0:
             return []
         # One slot per session; a session ends inside its slot, except the day's last,
@@ -533,9 +684,9 @@ class ChinaNetCenterBackend:
         slot = (_DAY_S - _QUIET_S) // count
         sessions = []
         for n in range(count):
-            length = _MIN_SESSION_S + draw(f"length{n}", _MAX_SESSION_S - _MIN_SESSION_S + 1)
+            length = _MIN_SESSION_S + pick(f"length{n}", _MAX_SESSION_S - _MIN_SESSION_S + 1)
             room = slot if n == count - 1 else slot - length + 1
-            begin = midnight + _QUIET_S + n * slot + draw(f"start{n}", room)
+            begin = midnight + _QUIET_S + n * slot + pick(f"start{n}", room)
             sessions.append((begin, begin + length))
         return sessions
 
@@ -562,8 +713,3 @@ class ChinaNetCenterBackend:
         if self._time_format == "epoch_ms":
             return str(epoch_s * 1000)
         return datetime.fromtimestamp(epoch_s, tz).strftime("%Y-%m-%d %H:%M:%S")
-
-
-def _check_count(name: str, value: object, *, minimum: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ValueError(f"{name} must be an int of at least {minimum}, not {value!r}")

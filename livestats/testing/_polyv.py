@@ -34,6 +34,9 @@ Data: every live channel pushes all the time, with one sample every 5 minutes
 sample time)``. Numbers are strings, as the vendor really sends them, although
 its page documents integers; ``time`` is Beijing time with milliseconds and
 ``timestamp`` is ``null``, as in the vendor's example.
+
+:class:`PolyvSim` holds the settings (channels, quotas, credentials, block); the
+simulator builds a :class:`PolyvBackend` from them with its own seed and wall clock.
 """
 
 from __future__ import annotations
@@ -42,17 +45,32 @@ import hashlib
 import hmac
 import string
 from collections.abc import Callable, Hashable, Iterable, Mapping
-from datetime import datetime, timedelta, timezone
+from datetime import datetime
 from email.utils import formatdate
 from typing import Any
 
 import attrs
 from aiohttp import web
 
-from livestats._core.quota import Quota, resolve_quotas
+from livestats._core.quota import Quota
 from livestats.providers.polyv.quotas import DEFAULT_QUOTAS
+from livestats.testing._shared import (
+    BEIJING,
+    Refused,
+    VendorBackend,
+    copy_quotas,
+    credentials_of,
+    digest,
+    draw,
+    int_at_least,
+    non_empty_str,
+    non_negative_seconds,
+    picker,
+    quota_table,
+    quotas_of,
+)
 
-__all__ = ["PolyvBackend", "PolyvCredentials"]
+__all__ = ["PolyvBackend", "PolyvCredentials", "PolyvSim"]
 
 PATH = "/live/v3/channel/monitor/list-tencent-stream-info"
 OPERATION = "get_stream_info"
@@ -80,7 +98,6 @@ _DEFAULT_WINDOW_MS = 3 * 3_600_000
 _MAX_WINDOW_MS = 7 * 86_400_000
 _SAMPLE_EVERY_MS = 300_000
 _SAMPLE_LAG_MS = 10_000  # a sample lands up to 10 s after its 5-minute mark
-_BEIJING = timezone(timedelta(hours=8))
 # The vendor example's value; it looks like the application part of a push URL.
 _STREAM_URL = "recordf"
 _ALPHABET = string.ascii_lowercase + string.digits
@@ -104,28 +121,21 @@ def _sign(params: Mapping[str, str | None], secret: str) -> str:
     return hashlib.md5(text.encode()).hexdigest().upper()
 
 
-def _draw(seed: int, *parts: object) -> int:
-    """A 64-bit number that depends only on ``seed`` and ``parts`` (as in ``_tencent``)."""
-    text = "\x1f".join(str(part) for part in (seed, "polyv", *parts))
-    return int.from_bytes(hashlib.blake2b(text.encode(), digest_size=8).digest(), "big")
+_NAMESPACE = "polyv"  # keeps this module's seeded draws apart from the others'
 
 
 def _token(seed: int, name: str, length: int) -> str:
-    digest = hashlib.blake2b(f"{seed}\x1fpolyv\x1f{name}".encode(), digest_size=length).digest()
-    return "".join(_ALPHABET[byte % len(_ALPHABET)] for byte in digest)
-
-
-def _non_empty_str(instance: object, attribute: attrs.Attribute[str], value: object) -> None:
-    if not isinstance(value, str) or not value.strip():
-        raise ValueError(f"PolyvCredentials.{attribute.name} must be a non-empty str")
+    """``length`` lower-case letters and digits, fixed for ``seed`` and ``name``."""
+    raw = digest(seed, _NAMESPACE, name, size=length)
+    return "".join(_ALPHABET[byte % len(_ALPHABET)] for byte in raw)
 
 
 @attrs.frozen(kw_only=True)
 class PolyvCredentials:
     """The simulated Polyv account: its app id and app secret."""
 
-    app_id: str = attrs.field(validator=_non_empty_str)
-    app_secret: str = attrs.field(repr=False, validator=_non_empty_str)
+    app_id: str = attrs.field(validator=non_empty_str)
+    app_secret: str = attrs.field(repr=False, validator=non_empty_str)
 
     @classmethod
     def from_seed(cls, seed: int) -> PolyvCredentials:
@@ -133,13 +143,30 @@ class PolyvCredentials:
         return cls(app_id=_token(seed, "app_id", 10), app_secret=_token(seed, "app_secret", 32))
 
 
-class _Refused(Exception):
-    """Stops a request early with a Polyv error."""
+@attrs.frozen(kw_only=True)
+class PolyvSim:
+    """What the simulator serves as Polyv: ``Simulator(polyv=PolyvSim(...))``.
 
-    def __init__(self, message: str, code: int = BAD_REQUEST) -> None:
-        super().__init__(code, message)
-        self.code = code
-        self.message = message
+    ``channels`` live channels and ``offline_channels`` that exist but are not
+    live; ``quotas`` overrides the vendor's documented quota (``None`` turns it
+    off); ``credentials`` default to :meth:`PolyvCredentials.from_seed` of the
+    simulator's ``seed``; ``block_seconds`` is how long a source IP stays refused
+    after going over the quota (0: no block, only the window).
+    """
+
+    channels: int = attrs.field(default=5, validator=int_at_least(0))
+    offline_channels: int = attrs.field(default=2, validator=int_at_least(0))
+    quotas: dict[str, Quota | None] | None = attrs.field(
+        default=None,
+        converter=copy_quotas,
+        validator=quotas_of(DEFAULT_QUOTAS, [OPERATION], provider="polyv"),
+    )
+    credentials: PolyvCredentials | None = attrs.field(
+        default=None, validator=credentials_of(PolyvCredentials)
+    )
+    block_seconds: float = attrs.field(
+        default=DEFAULT_BLOCK_SECONDS, validator=non_negative_seconds
+    )
 
 
 def _is_millis(value: str) -> bool:
@@ -160,23 +187,25 @@ def _window(params: Mapping[str, str | None], now_ms: int) -> tuple[int, int]:
         elif _is_millis(value):
             bounds.append(int(value))
         else:
-            raise _Refused(f"{name} must be a 13-digit epoch in milliseconds")
+            raise Refused(BAD_REQUEST, f"{name} must be a 13-digit epoch in milliseconds")
     start, end = bounds
     if start > end:
-        raise _Refused("startTime must not be after endTime")
+        raise Refused(BAD_REQUEST, "startTime must not be after endTime")
     if end - start > _MAX_WINDOW_MS:
-        raise _Refused("the period between startTime and endTime must not exceed 7 days")
+        raise Refused(
+            BAD_REQUEST, "the period between startTime and endTime must not exceed 7 days"
+        )
     if start < now_ms - _MAX_WINDOW_MS:
-        raise _Refused("only the last 7 days can be queried")
+        raise Refused(BAD_REQUEST, "only the last 7 days can be queried")
     return start, end
 
 
 def _beijing_time(epoch_ms: int) -> str:
-    moment = datetime.fromtimestamp(epoch_ms // 1000, _BEIJING)
+    moment = datetime.fromtimestamp(epoch_ms // 1000, BEIJING)
     return f"{moment:%Y-%m-%d %H:%M:%S}.{epoch_ms % 1000:03d}"
 
 
-class PolyvBackend:
+class PolyvBackend(VendorBackend):
     """Serves stream monitor info for one simulated Polyv app (see the module docstring)."""
 
     __slots__ = (
@@ -184,53 +213,34 @@ class PolyvBackend:
         "_channels",
         "_credentials",
         "_offline",
-        "_quotas",
         "_seed",
         "_wall_clock",
     )
 
-    def __init__(
-        self,
-        *,
-        seed: int,
-        quotas: dict[str, Quota | None] | None,
-        credentials: PolyvCredentials | None,
-        wall_clock: Callable[[], float],
-        channels: int,
-        offline_channels: int,
-        block_seconds: float,
-    ) -> None:
-        for name, value in (("channels", channels), ("offline_channels", offline_channels)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-                raise ValueError(f"{name} must be a non-negative int, not {value!r}")
-        if (
-            isinstance(block_seconds, bool)
-            or not isinstance(block_seconds, (int, float))
-            or not 0 <= block_seconds < float("inf")
-        ):
-            raise ValueError(
-                f"polyv_block_seconds must be a non-negative number of seconds, "
-                f"not {block_seconds!r}"
-            )
-        if credentials is not None and not isinstance(credentials, PolyvCredentials):
-            raise TypeError("polyv must be a livestats.testing.PolyvCredentials")
+    provider = "polyv"
+    success_code = 200
+    rate_limited_code = RATE_LIMITED
+    internal_error_code = INTERNAL_ERROR
+
+    def __init__(self, settings: PolyvSim, *, seed: int, wall_clock: Callable[[], float]) -> None:
+        super().__init__(
+            quota_table(DEFAULT_QUOTAS, [OPERATION], settings.quotas, provider="polyv")
+        )
         self._seed = seed
-        self._credentials = credentials or PolyvCredentials.from_seed(seed)
-        # The provider's table, for the operations served here (it may list more).
-        served = {OPERATION: DEFAULT_QUOTAS[OPERATION]}
-        self._quotas = resolve_quotas(served, quotas, provider="polyv")
+        self._credentials = settings.credentials or PolyvCredentials.from_seed(seed)
         self._wall_clock = wall_clock
-        self._block_seconds = float(block_seconds)
-        ids = self._channel_ids(channels + offline_channels)
-        self._channels = ids[:channels]
-        self._offline = ids[channels:]
+        self._block_seconds = float(settings.block_seconds)
+        ids = self._channel_ids(settings.channels + settings.offline_channels)
+        self._channels = ids[: settings.channels]
+        self._offline = ids[settings.channels :]
 
     def _channel_ids(self, count: int) -> list[str]:
         """``count`` distinct 7-digit channel ids, fixed for the seed."""
         ids: dict[str, None] = {}
         attempt = 0
         while len(ids) < count:
-            ids[str(1_000_000 + _draw(self._seed, "channel", attempt) % 9_000_000)] = None
+            channel = 1_000_000 + draw(self._seed, _NAMESPACE, "channel", attempt) % 9_000_000
+            ids[str(channel)] = None
             attempt += 1
         return list(ids)
 
@@ -249,20 +259,8 @@ class PolyvBackend:
     # -- the Backend protocol ----------------------------------------------------
 
     @property
-    def provider(self) -> str:
-        return "polyv"
-
-    @property
-    def quotas(self) -> Mapping[str, Quota | None]:
-        return self._quotas
-
-    @property
     def block_seconds(self) -> float:
         return self._block_seconds
-
-    @property
-    def success_code(self) -> int:
-        return 200
 
     def routes(self) -> Iterable[tuple[str, str, str]]:
         return [("GET", PATH, OPERATION)]
@@ -276,27 +274,18 @@ class PolyvBackend:
         status = code if 100 <= code <= 599 else BAD_REQUEST
         return self._reply(status, code, "fail" if code >= 500 else "error", text, "")
 
-    def rate_limited_reply(self) -> web.Response:
-        return self.error_reply(RATE_LIMITED, None)
-
-    def internal_error_reply(self) -> web.Response:
-        return self.error_reply(INTERNAL_ERROR, None)
-
-    async def answer(self, operation: str, request: web.Request) -> web.Response:
+    async def respond(self, operation: str, request: web.Request) -> web.Response:
         now_ms = int(self._wall_clock() * 1000)
         # The first value of each parameter: the one the vendor's servlet would read.
         params: dict[str, str | None] = {key: request.query.get(key) for key in request.query}
-        try:
-            self._verify_sign(params)
-            self._check_timestamp(params.get("timestamp"), now_ms)
-            channel = params.get("channelId")
-            if channel is None or _is_blank(channel):
-                raise _Refused("channelId is required")
-            start, end = _window(params, now_ms)
-            if channel not in self._channels:
-                raise _Refused(NOT_LIVE)
-        except _Refused as refused:
-            return self.error_reply(refused.code, refused.message)
+        self._verify_sign(params)
+        self._check_timestamp(params.get("timestamp"), now_ms)
+        channel = params.get("channelId")
+        if channel is None or _is_blank(channel):
+            raise Refused(BAD_REQUEST, "channelId is required")
+        start, end = _window(params, now_ms)
+        if channel not in self._channels:
+            raise Refused(BAD_REQUEST, NOT_LIVE)
         data = self._samples(channel, start, min(end, now_ms))
         return self._reply(200, 200, "success", "", data)
 
@@ -311,7 +300,7 @@ class PolyvBackend:
         if not (
             app_ok and sign is not None and hmac.compare_digest(sign.encode(), expected.encode())
         ):
-            raise _Refused(INVALID_SIGNATURE)
+            raise Refused(BAD_REQUEST, INVALID_SIGNATURE)
 
     def _check_timestamp(self, timestamp: str | None, now_ms: int) -> None:
         if (
@@ -319,7 +308,7 @@ class PolyvBackend:
             or not _is_millis(timestamp)
             or abs(int(timestamp) - now_ms) > _TIMESTAMP_TOLERANCE_MS
         ):
-            raise _Refused(INVALID_TIMESTAMP)
+            raise Refused(BAD_REQUEST, INVALID_TIMESTAMP)
 
     # -- the answer --------------------------------------------------------------
 
@@ -331,15 +320,13 @@ class PolyvBackend:
     def _sample(self, channel: str, mark: int) -> tuple[int, dict[str, Any]]:
         """The sample taken just after 5-minute mark ``mark``, and when (epoch ms)."""
 
-        def draw(name: str, bound: int) -> int:
-            return _draw(self._seed, channel, mark, name) % bound
-
-        at = mark * _SAMPLE_EVERY_MS + draw("lag", _SAMPLE_LAG_MS)
+        pick = picker(self._seed, _NAMESPACE, channel, mark)
+        at = mark * _SAMPLE_EVERY_MS + pick("lag", _SAMPLE_LAG_MS)
         return at, {
             "streamUrl": _STREAM_URL,
-            "bitRate": str(500_000 + draw("bitrate", 3_500_000)),
-            "audioFrameRate": str(40 + draw("audio", 11)),
-            "videoFrameRate": str(10 + draw("video", 21)),
+            "bitRate": str(500_000 + pick("bitrate", 3_500_000)),
+            "audioFrameRate": str(40 + pick("audio", 11)),
+            "videoFrameRate": str(10 + pick("video", 21)),
             "time": _beijing_time(at),
             "timestamp": None,
         }

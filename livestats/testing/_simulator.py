@@ -18,10 +18,14 @@ pipeline, whatever the provider:
 4. the provider's own authentication, parameter checks and business answer.
 
 Steps 1-3 live here. Step 4 and everything vendor-specific (paths, envelopes, error
-codes, signatures, data) live in one module per provider (``_tencent.py``,
+codes, signatures, data, settings) live in one module per provider (``_tencent.py``,
 ``_chinanetcenter.py``, ``_polyv.py``), which implements the small :class:`Backend`
-protocol and never sees the pipeline.
-:class:`Simulator` is the facade that wires the backends into one aiohttp app.
+protocol and never sees the pipeline; what those three have in common is in
+``_shared.py``. Each vendor module also defines its settings class
+(:class:`~livestats.testing.TencentSim`, :class:`~livestats.testing.ChinaNetCenterSim`,
+:class:`~livestats.testing.PolyvSim`); :class:`Simulator` builds one backend from
+each, with the provider-neutral settings (seed, wall clock), and wires them into
+one aiohttp app.
 """
 
 from __future__ import annotations
@@ -34,7 +38,7 @@ import time
 from collections import Counter, deque
 from collections.abc import Awaitable, Callable, Hashable, Iterable, Mapping, Sequence
 from types import TracebackType
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 import attrs
 from aiohttp import web
@@ -43,11 +47,15 @@ from livestats._core.quota import Quota
 from livestats.testing._chinanetcenter import (
     ChinaNetCenterBackend,
     ChinaNetCenterCredentials,
+    ChinaNetCenterSim,
 )
-from livestats.testing._polyv import DEFAULT_BLOCK_SECONDS, PolyvBackend, PolyvCredentials
-from livestats.testing._tencent import TencentBackend, TencentCredentials
+from livestats.testing._polyv import PolyvBackend, PolyvCredentials, PolyvSim
+from livestats.testing._shared import check_int, non_negative_seconds
+from livestats.testing._tencent import TencentBackend, TencentCredentials, TencentSim
 
 __all__ = ["FAULT_KINDS", "Backend", "Faults", "Simulator", "max_in_window"]
+
+_S = TypeVar("_S")
 
 #: Every fault :class:`Faults` can inject.
 FAULT_KINDS = ("internal_error", "bad_gateway", "drop_connection", "slow_reply")
@@ -98,18 +106,6 @@ def _check_kinds(
         raise ValueError(f"unknown fault kinds {unknown!r} (known: {', '.join(FAULT_KINDS)})")
 
 
-def _check_delay(instance: Faults, attribute: attrs.Attribute[float], value: float) -> None:
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, (int, float))
-        or not math.isfinite(value)
-        or value < 0
-    ):
-        raise ValueError(
-            f"Faults.slow_delay must be a non-negative number of seconds, not {value!r}"
-        )
-
-
 def _to_kinds(value: Iterable[str]) -> tuple[str, ...]:
     if isinstance(value, str):
         raise ValueError("Faults.kinds must be a tuple of fault names, not one string")
@@ -145,7 +141,7 @@ class Faults:
     kinds: tuple[str, ...] = attrs.field(
         default=FAULT_KINDS, converter=_to_kinds, validator=_check_kinds
     )
-    slow_delay: float = attrs.field(default=1.0, validator=_check_delay)
+    slow_delay: float = attrs.field(default=1.0, validator=non_negative_seconds)
     operations: frozenset[str] | None = attrs.field(default=None, converter=_to_operations)
 
 
@@ -322,31 +318,33 @@ class Simulator:
 
     ::
 
-        async with Simulator(rooms=200, seed=0) as sim:
+        async with Simulator(seed=0, tencent=TencentSim(rooms=200)) as sim:
             client = ...(base_url=sim.url, sdkappid=sim.tencent.sdkappid, ...)
             ...
             assert sim.violations("get_room_stats") == 0
 
-    It serves three providers on one port, each with its own credentials and
-    data: Tencent Cloud Live (``rooms``), ChinaNetCenter stream push durations
-    (``domains`` x ``streams_per_domain``) and Polyv stream monitor info
-    (``channels`` live, ``offline_channels`` not). Operation names are unique
-    across providers: ``get_room_stats``, ``get_gift_count``, ``get_room_list``,
-    ``get_stream_durations`` (ChinaNetCenter) and ``get_stream_info`` (Polyv).
+    It serves three providers on one port, each configured by its own settings
+    object (omitted: its defaults), with its own credentials and data:
 
-    Everything is deterministic given ``seed``: credentials (unless given), data,
-    request ids and the sequence of injected faults. ``clock`` stamps arrivals and
-    drives the quota windows and Polyv's IP block; ``wall_clock`` (epoch seconds)
-    is the vendors' "now": UserSig expiry, ChinaNetCenter's "today", Polyv's
-    timestamp check and the ``Date`` header of Polyv's replies. ``slow_reply``
-    faults sleep for real.
+    - ``tencent=TencentSim(rooms=200, quotas=None, credentials=None)``: Tencent
+      Cloud Live;
+    - ``chinanetcenter=ChinaNetCenterSim(domains=3, streams_per_domain=4,
+      quotas=None, credentials=None, time_format="epoch_s", max_domains=1)``:
+      ChinaNetCenter stream push durations;
+    - ``polyv=PolyvSim(channels=5, offline_channels=2, quotas=None,
+      credentials=None, block_seconds=300.0)``: Polyv stream monitor info.
 
-    ``*_quotas`` override the vendors' documented quotas per operation (``None``
-    turns one off). ``polyv_block_seconds`` is how long a source IP stays refused
-    after going over Polyv's quota. ``chinanetcenter_time_format`` picks how
-    ``startTime``/``endTime`` are written (``epoch_s``, ``epoch_ms`` or ``text``),
-    since the vendor does not document it: test a client against each.
-    ``chinanetcenter_max_domains`` is the account's domains-per-request limit.
+    Operation names are unique across providers: ``get_room_stats``,
+    ``get_gift_count``, ``get_room_list``, ``get_stream_durations``
+    (ChinaNetCenter) and ``get_stream_info`` (Polyv).
+
+    The rest is provider-neutral. Everything is deterministic given ``seed``:
+    credentials (unless given), data, request ids and the sequence of injected
+    ``faults``. ``clock`` stamps arrivals and drives the quota windows and Polyv's
+    IP block; ``wall_clock`` (epoch seconds) is the vendors' "now": UserSig
+    expiry, ChinaNetCenter's "today" and AK/SK timestamp check, Polyv's timestamp
+    check and the ``Date`` header of Polyv's replies. ``slow_reply`` faults sleep
+    for real. ``host`` and ``port`` (0: a free one) are where :meth:`start` binds.
     """
 
     __slots__ = (
@@ -369,56 +367,30 @@ class Simulator:
     def __init__(
         self,
         *,
-        rooms: int = 200,
         seed: int = 0,
         host: str = "127.0.0.1",
         port: int = 0,
-        tencent_quotas: dict[str, Quota | None] | None = None,
         faults: Faults | None = None,
         clock: Callable[[], float] = time.monotonic,
         wall_clock: Callable[[], float] = time.time,
-        tencent: TencentCredentials | None = None,
-        chinanetcenter: ChinaNetCenterCredentials | None = None,
-        polyv: PolyvCredentials | None = None,
-        chinanetcenter_quotas: dict[str, Quota | None] | None = None,
-        polyv_quotas: dict[str, Quota | None] | None = None,
-        polyv_block_seconds: float = DEFAULT_BLOCK_SECONDS,
-        domains: int = 3,
-        streams_per_domain: int = 4,
-        channels: int = 5,
-        offline_channels: int = 2,
-        chinanetcenter_time_format: str = "epoch_s",
-        chinanetcenter_max_domains: int = 1,
+        tencent: TencentSim | None = None,
+        chinanetcenter: ChinaNetCenterSim | None = None,
+        polyv: PolyvSim | None = None,
     ) -> None:
-        _check_int("seed", seed, minimum=None)
-        _check_int("port", port, minimum=0)
+        check_int("seed", seed, minimum=None)
+        check_int("port", port, minimum=0)
         if port > 65535:
             raise ValueError(f"port must be at most 65535, not {port}")
         self._tencent = TencentBackend(
-            rooms=rooms,
-            seed=seed,
-            quotas=tencent_quotas,
-            credentials=tencent,
-            wall_clock=wall_clock,
+            _settings("tencent", tencent, TencentSim), seed=seed, wall_clock=wall_clock
         )
         self._chinanetcenter = ChinaNetCenterBackend(
+            _settings("chinanetcenter", chinanetcenter, ChinaNetCenterSim),
             seed=seed,
-            quotas=chinanetcenter_quotas,
-            credentials=chinanetcenter,
             wall_clock=wall_clock,
-            domains=domains,
-            streams_per_domain=streams_per_domain,
-            time_format=chinanetcenter_time_format,
-            max_domains=chinanetcenter_max_domains,
         )
         self._polyv = PolyvBackend(
-            seed=seed,
-            quotas=polyv_quotas,
-            credentials=polyv,
-            wall_clock=wall_clock,
-            channels=channels,
-            offline_channels=offline_channels,
-            block_seconds=polyv_block_seconds,
+            _settings("polyv", polyv, PolyvSim), seed=seed, wall_clock=wall_clock
         )
         backends: list[Backend] = [self._tencent, self._chinanetcenter, self._polyv]
         self._backend_of = _index_operations(backends)
@@ -505,7 +477,7 @@ class Simulator:
 
     @property
     def chinanetcenter(self) -> ChinaNetCenterCredentials:
-        """The ChinaNetCenter account the simulator serves (username, API key)."""
+        """The ChinaNetCenter account the simulator serves (username, API key, AK/SK)."""
         return self._chinanetcenter.credentials
 
     @property
@@ -594,7 +566,7 @@ class Simulator:
         the quota check, before authentication, and take precedence over random
         faults. ``message`` defaults to the vendor's usual text for the code.
         """
-        _check_int("code", code, minimum=None)
+        check_int("code", code, minimum=None)
         success = self._backend(operation).success_code
         if code == success:
             raise ValueError(f"code {code} means success: fail_next needs an error code")
@@ -614,12 +586,12 @@ class Simulator:
         For answers the vendor does not document: truncated JSON, an HTML error page,
         an unexpected status. Applies like :meth:`fail_next`.
         """
-        _check_int("status", status, minimum=100)
+        check_int("status", status, minimum=100)
         raw = body.encode() if isinstance(body, str) else bytes(body)
         self._script(operation, _RawReply(status, raw, content_type), times)
 
     def _script(self, operation: str, reply: _VendorError | _RawReply, times: int) -> None:
-        _check_int("times", times, minimum=1)
+        check_int("times", times, minimum=1)
         self._log(operation).scripts.append(_Script(reply, times))
 
     # -- the pipeline ------------------------------------------------------------
@@ -716,8 +688,18 @@ def _check_fault_operations(faults: Faults, known: Mapping[str, Backend]) -> Non
         raise ValueError(f"Faults.operations names unknown operations {unknown!r}")
 
 
-def _check_int(name: str, value: object, *, minimum: int | None) -> None:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise ValueError(f"{name} must be an int, not {value!r}")
-    if minimum is not None and value < minimum:
-        raise ValueError(f"{name} must be at least {minimum}, not {value}")
+def _settings(name: str, value: object, cls: type[_S]) -> _S:
+    """``value``, or ``cls()`` for ``None``; anything else is a TypeError saying why."""
+    if value is None:
+        return cls()
+    if isinstance(value, cls):
+        return value
+    hint = (
+        f" (credentials now go in {cls.__name__}(credentials=...))"
+        if type(value).__name__.endswith("Credentials")
+        else ""
+    )
+    raise TypeError(
+        f"{name} must be a livestats.testing.{cls.__name__} or None, "
+        f"not a {type(value).__name__}{hint}"
+    )

@@ -24,26 +24,41 @@ vendor's exact code is unconfirmed**:
   lists only 100001-100003.
 
 Room data is a pure function of ``(seed, room id)`` (and the account, for gift
-counts), through BLAKE2b rather than ``hash()``, which is salted per process.
+counts), through :func:`~livestats.testing._shared.draw`.
+
+:class:`TencentSim` holds the settings (rooms, quotas, credentials); the simulator
+builds a :class:`TencentBackend` from them with its own seed and wall clock.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
-import hashlib
-import json
 from collections.abc import Callable, Hashable, Iterable, Mapping
 from typing import Any
 
 import attrs
 from aiohttp import web
 
-from livestats._core.quota import Quota, resolve_quotas
+from livestats._core.quota import Quota
 from livestats.providers.tencent.quotas import DEFAULT_QUOTAS
 from livestats.providers.tencent.usersig import UserSigError, decode_usersig
+from livestats.testing._shared import (
+    Refused,
+    VendorBackend,
+    copy_quotas,
+    credentials_of,
+    draw,
+    hex_secret,
+    int_at_least,
+    json_object,
+    non_empty_str,
+    picker,
+    quota_table,
+    quotas_of,
+)
 
-__all__ = ["TencentBackend", "TencentCredentials"]
+__all__ = ["TencentBackend", "TencentCredentials", "TencentSim"]
 
 PATH_PREFIX = "/v4/live_engine_http_srv/"
 OPERATIONS = ("get_room_stats", "get_gift_count", "get_room_list")
@@ -83,41 +98,43 @@ _SIG_CACHE_SIZE = 4096
 _CREATED_FROM = 1_700_000_000
 
 
-def _draw(seed: int, *parts: object) -> int:
-    """A 64-bit number that depends only on ``seed`` and ``parts``."""
-    text = "\x1f".join(str(part) for part in (seed, *parts))
-    return int.from_bytes(hashlib.blake2b(text.encode(), digest_size=8).digest(), "big")
-
-
-def _non_empty_str(instance: object, attribute: attrs.Attribute[str], value: object) -> None:
-    if not isinstance(value, str) or not value:
-        raise ValueError(f"TencentCredentials.{attribute.name} must be a non-empty str")
-
-
-def _positive_int(instance: object, attribute: attrs.Attribute[int], value: object) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or not 0 < value <= _UINT32_MAX:
-        raise ValueError(
-            f"TencentCredentials.{attribute.name} must be a positive int, not {value!r}"
-        )
-
-
 @attrs.frozen(kw_only=True)
 class TencentCredentials:
     """The simulated Tencent app: its SDKAppID, admin account and secret key."""
 
-    sdkappid: int = attrs.field(validator=_positive_int)
-    identifier: str = attrs.field(validator=_non_empty_str)
-    secret_key: str = attrs.field(repr=False, validator=_non_empty_str)
+    sdkappid: int = attrs.field(validator=int_at_least(1, _UINT32_MAX))
+    identifier: str = attrs.field(validator=non_empty_str)
+    secret_key: str = attrs.field(repr=False, validator=non_empty_str)
 
     @classmethod
     def from_seed(cls, seed: int) -> TencentCredentials:
         """Fixed credentials for ``seed``: SDKAppID 14xxxxxxxx, ``administrator``, 64 hex."""
-        secret = hashlib.blake2b(f"{seed}\x1fsecret_key".encode(), digest_size=32).hexdigest()
         return cls(
-            sdkappid=1_400_000_000 + _draw(seed, "sdkappid") % 100_000_000,
+            sdkappid=1_400_000_000 + draw(seed, "sdkappid") % 100_000_000,
             identifier="administrator",
-            secret_key=secret,
+            secret_key=hex_secret(seed, "secret_key", size=32),
         )
+
+
+@attrs.frozen(kw_only=True)
+class TencentSim:
+    """What the simulator serves as Tencent Cloud Live: ``Simulator(tencent=TencentSim(...))``.
+
+    ``rooms`` rooms, ``room-00000``, ``room-00001``, ...; ``quotas`` overrides the
+    vendor's documented quotas per operation (``None`` for one turns it off);
+    ``credentials`` default to :meth:`TencentCredentials.from_seed` of the
+    simulator's ``seed``.
+    """
+
+    rooms: int = attrs.field(default=200, validator=int_at_least(0))
+    quotas: dict[str, Quota | None] | None = attrs.field(
+        default=None,
+        converter=copy_quotas,
+        validator=quotas_of(DEFAULT_QUOTAS, OPERATIONS, provider="tencent"),
+    )
+    credentials: TencentCredentials | None = attrs.field(
+        default=None, validator=credentials_of(TencentCredentials)
+    )
 
 
 @attrs.frozen(kw_only=True)
@@ -164,57 +181,46 @@ class _Room:
 def _make_room(seed: int, index: int) -> _Room:
     room_id = f"room-{index:05d}"
 
-    def draw(name: str, bound: int) -> int:
-        return _draw(seed, room_id, name) % bound
-
-    viewers = 1 + draw("viewers", 200_000)
-    senders = draw("senders", viewers // 20 + 1)
-    gifts = senders + draw("gifts", 5 * senders + 1)
-    categories = {1 + draw(f"category{n}", 12) for n in range(1 + draw("categories", 3))}
+    pick = picker(seed, room_id)
+    viewers = 1 + pick("viewers", 200_000)
+    senders = pick("senders", viewers // 20 + 1)
+    gifts = senders + pick("gifts", 5 * senders + 1)
+    categories = {1 + pick(f"category{n}", 12) for n in range(1 + pick("categories", 3))}
     return _Room(
         room_id=room_id,
         name=f"Simulated room {index}",
         owner=f"anchor-{index:05d}",
         cover_url=f"https://example.com/covers/{room_id}.jpg",
         category=tuple(sorted(categories)),
-        create_time=_CREATED_FROM + draw("created", 180 * 86_400),
-        activity_status=draw("status", 2),
+        create_time=_CREATED_FROM + pick("created", 180 * 86_400),
+        activity_status=pick("status", 2),
         viewers=viewers,
         gifts_sent=gifts,
-        gift_coins=gifts * (1 + draw("price", 100)),
+        gift_coins=gifts * (1 + pick("price", 100)),
         unique_gift_senders=senders,
-        likes=draw("likes", 10 * viewers + 1),
-        messages=draw("messages", 3 * viewers + 1),
+        likes=pick("likes", 10 * viewers + 1),
+        messages=pick("messages", 3 * viewers + 1),
     )
-
-
-class _Refused(Exception):
-    """Stops a request early with a vendor error code."""
-
-    def __init__(self, code: int, message: str) -> None:
-        super().__init__(code, message)
-        self.code = code
-        self.message = message
 
 
 def _required_str(body: Mapping[str, Any], name: str) -> str:
     value = body.get(name)
     if not isinstance(value, str) or not value:
-        raise _Refused(INVALID_PARAMETER, f"{name} must be a non-empty string")
+        raise Refused(INVALID_PARAMETER, f"{name} must be a non-empty string")
     return value
 
 
 def _room_id(body: Mapping[str, Any]) -> str:
     room_id = _required_str(body, "RoomId")
     if len(room_id.encode()) > _ROOM_ID_MAX_BYTES:
-        raise _Refused(INVALID_PARAMETER, f"RoomId is longer than {_ROOM_ID_MAX_BYTES} bytes")
+        raise Refused(INVALID_PARAMETER, f"RoomId is longer than {_ROOM_ID_MAX_BYTES} bytes")
     return room_id
 
 
 def _page_size(body: Mapping[str, Any]) -> int:
     count = body.get("Count")
     if isinstance(count, bool) or not isinstance(count, int) or not 1 <= count <= _PAGE_MAX:
-        raise _Refused(INVALID_PARAMETER, f"Count must be an integer from 1 to {_PAGE_MAX}")
+        raise Refused(INVALID_PARAMETER, f"Count must be an integer from 1 to {_PAGE_MAX}")
     return count
 
 
@@ -222,23 +228,12 @@ def _is_uint32(text: str) -> bool:
     return text.isascii() and text.isdigit() and int(text) <= _UINT32_MAX
 
 
-async def _json_object(request: web.Request) -> dict[str, Any]:
-    try:
-        doc: Any = json.loads(await request.read())
-    except ValueError:
-        raise _Refused(INVALID_PARAMETER, "request body is not valid JSON") from None
-    if not isinstance(doc, dict):
-        raise _Refused(INVALID_PARAMETER, "request body must be a JSON object")
-    return doc
-
-
-class TencentBackend:
+class TencentBackend(VendorBackend):
     """Serves the Tencent operations for one simulated app (see the module docstring)."""
 
     __slots__ = (
         "_by_views",
         "_credentials",
-        "_quotas",
         "_rooms",
         "_seed",
         "_seq",
@@ -246,24 +241,20 @@ class TencentBackend:
         "_wall_clock",
     )
 
-    def __init__(
-        self,
-        *,
-        rooms: int,
-        seed: int,
-        quotas: dict[str, Quota | None] | None,
-        credentials: TencentCredentials | None,
-        wall_clock: Callable[[], float],
-    ) -> None:
-        if isinstance(rooms, bool) or not isinstance(rooms, int) or rooms < 0:
-            raise ValueError(f"rooms must be a non-negative int, not {rooms!r}")
-        if credentials is not None and not isinstance(credentials, TencentCredentials):
-            raise TypeError("tencent must be a livestats.testing.TencentCredentials")
+    provider = "tencent"
+    success_code = 0
+    rate_limited_code = RATE_LIMITED
+    internal_error_code = INTERNAL_ERROR
+
+    def __init__(self, settings: TencentSim, *, seed: int, wall_clock: Callable[[], float]) -> None:
+        super().__init__(
+            quota_table(DEFAULT_QUOTAS, OPERATIONS, settings.quotas, provider="tencent")
+        )
         self._seed = seed
-        self._credentials = credentials or TencentCredentials.from_seed(seed)
-        self._quotas = resolve_quotas(DEFAULT_QUOTAS, quotas, provider="tencent")
+        self._credentials = settings.credentials or TencentCredentials.from_seed(seed)
         self._wall_clock = wall_clock
-        self._rooms = {room.room_id: room for room in (_make_room(seed, i) for i in range(rooms))}
+        rooms = (_make_room(seed, i) for i in range(settings.rooms))
+        self._rooms = {room.room_id: room for room in rooms}
         self._by_views = sorted(self._rooms.values(), key=lambda r: (-r.viewers, r.room_id))
         self._verified: dict[str, int] = {}
         self._seq = 0
@@ -278,22 +269,6 @@ class TencentBackend:
 
     # -- the Backend protocol ----------------------------------------------------
 
-    @property
-    def provider(self) -> str:
-        return "tencent"
-
-    @property
-    def quotas(self) -> Mapping[str, Quota | None]:
-        return self._quotas
-
-    @property
-    def block_seconds(self) -> float:
-        return 0.0
-
-    @property
-    def success_code(self) -> int:
-        return 0
-
     def routes(self) -> Iterable[tuple[str, str, str]]:
         return [("POST", PATH_PREFIX + operation, operation) for operation in OPERATIONS]
 
@@ -306,20 +281,15 @@ class TencentBackend:
         text = message if message is not None else _MESSAGES.get(code, "simulated failure")
         return self._envelope(code, text, None)
 
-    def rate_limited_reply(self) -> web.Response:
-        return self.error_reply(RATE_LIMITED, None)
-
-    def internal_error_reply(self) -> web.Response:
-        return self.error_reply(INTERNAL_ERROR, None)
-
-    async def answer(self, operation: str, request: web.Request) -> web.Response:
-        try:
-            self._authenticate(request.query)
-            body = await _json_object(request)
-            payload = self._business(operation, body)
-        except _Refused as refused:
-            return self.error_reply(refused.code, refused.message)
-        return self._envelope(0, "", payload)
+    async def respond(self, operation: str, request: web.Request) -> web.Response:
+        self._authenticate(request.query)
+        body = json_object(
+            await request.read(),
+            code=INVALID_PARAMETER,
+            not_json="request body is not valid JSON",
+            not_object="request body must be a JSON object",
+        )
+        return self._envelope(0, "", self._business(operation, body))
 
     # -- authentication ----------------------------------------------------------
 
@@ -330,15 +300,15 @@ class TencentBackend:
     def _check_query(self, query: Mapping[str, str]) -> None:
         for name in _REQUIRED_QUERY:
             if not query.get(name):
-                raise _Refused(BAD_REQUEST, f"missing query parameter {name}")
+                raise Refused(BAD_REQUEST, f"missing query parameter {name}")
         if query["contenttype"] != "json":
-            raise _Refused(BAD_REQUEST, "contenttype must be json")
+            raise Refused(BAD_REQUEST, "contenttype must be json")
         if not _is_uint32(query["random"]):
-            raise _Refused(BAD_REQUEST, "random must be a 32-bit unsigned integer")
+            raise Refused(BAD_REQUEST, "random must be a 32-bit unsigned integer")
         if query["sdkappid"] != str(self._credentials.sdkappid):
-            raise _Refused(BAD_REQUEST, "sdkappid is not the simulated app")
+            raise Refused(BAD_REQUEST, "sdkappid is not the simulated app")
         if query["identifier"] != self._credentials.identifier:
-            raise _Refused(BAD_REQUEST, "identifier is not the app admin account")
+            raise Refused(BAD_REQUEST, "identifier is not the app admin account")
 
     def _verify_usersig(self, usersig: str) -> None:
         expires_at = self._verified.get(usersig)
@@ -348,20 +318,20 @@ class TencentBackend:
                 self._verified.clear()
             self._verified[usersig] = expires_at
         if self._wall_clock() > expires_at:
-            raise _Refused(SIG_EXPIRED, _MESSAGES[SIG_EXPIRED])
+            raise Refused(SIG_EXPIRED)
 
     def _check_signature(self, usersig: str) -> int:
         """Verify everything but expiry; return the epoch second the sig expires at."""
         try:
             sig = decode_usersig(usersig)
         except UserSigError:
-            raise _Refused(SIG_MALFORMED, _MESSAGES[SIG_MALFORMED]) from None
+            raise Refused(SIG_MALFORMED) from None
         if sig.sdkappid != self._credentials.sdkappid:
-            raise _Refused(SIG_WRONG_SDKAPPID, _MESSAGES[SIG_WRONG_SDKAPPID])
+            raise Refused(SIG_WRONG_SDKAPPID)
         if sig.identifier != self._credentials.identifier:
-            raise _Refused(SIG_WRONG_IDENTIFIER, _MESSAGES[SIG_WRONG_IDENTIFIER])
+            raise Refused(SIG_WRONG_IDENTIFIER)
         if not sig.matches(self._credentials.secret_key):
-            raise _Refused(SIG_INVALID, _MESSAGES[SIG_INVALID])
+            raise Refused(SIG_INVALID)
         return sig.expires_at
 
     # -- business answers --------------------------------------------------------
@@ -377,30 +347,27 @@ class TencentBackend:
         try:
             return self._rooms[room_id]
         except KeyError:
-            raise _Refused(ROOM_NOT_FOUND, _MESSAGES[ROOM_NOT_FOUND]) from None
+            raise Refused(ROOM_NOT_FOUND) from None
 
     def _gift_count(self, body: Mapping[str, Any]) -> dict[str, int]:
         room_id = _room_id(body)
         account = _required_str(body, "From_Account")
         room = self._find_room(room_id)
-
-        def draw(name: str, bound: int) -> int:
-            return _draw(self._seed, room.room_id, account, name) % bound
-
-        count = draw("count", 500)
+        pick = picker(self._seed, room.room_id, account)
+        count = pick("count", 500)
         return {
             # The vendor does not say what Sequence means; any positive int will do.
-            "Sequence": 1 + draw("sequence", 100_000),
+            "Sequence": 1 + pick("sequence", 100_000),
             "TotalCount": count,
-            "TotalCoins": count * (1 + draw("price", 100)),
-            "GiftSenderCount": 1 + draw("senders", count) if count else 0,
+            "TotalCoins": count * (1 + pick("price", 100)),
+            "GiftSenderCount": 1 + pick("senders", count) if count else 0,
         }
 
     def _room_list(self, body: Mapping[str, Any]) -> dict[str, Any]:
         count = _page_size(body)
         cursor = body.get("Next")
         if not isinstance(cursor, str):
-            raise _Refused(INVALID_PARAMETER, "Next must be a string")
+            raise Refused(INVALID_PARAMETER, "Next must be a string")
         start = self._decode_cursor(cursor)
         page = self._by_views[start : start + count]
         end = start + len(page)
@@ -426,7 +393,7 @@ class TencentBackend:
             else -1
         )
         if not 0 < offset < len(self._by_views):
-            raise _Refused(INVALID_PARAMETER, "Next is not a cursor this server returned")
+            raise Refused(INVALID_PARAMETER, "Next is not a cursor this server returned")
         return offset
 
     # -- the envelope ------------------------------------------------------------
@@ -444,5 +411,4 @@ class TencentBackend:
 
     def _request_id(self) -> str:
         self._seq += 1
-        digest = hashlib.blake2b(f"{self._seed}\x1frequest\x1f{self._seq}".encode(), digest_size=16)
-        return f"Id-{digest.hexdigest()}-O-Seq-{self._seq}"
+        return f"Id-{hex_secret(self._seed, 'request', self._seq, size=16)}-O-Seq-{self._seq}"

@@ -25,7 +25,7 @@ else:
 
     @pytest_asyncio.fixture
     async def livestats_simulator() -> AsyncIterator[Simulator]:
-        """A started :class:`~livestats.testing.Simulator` (``rooms=200, seed=0``)."""
+        """A started :class:`~livestats.testing.Simulator` with default settings (``seed=0``)."""
         from livestats.testing import Simulator
 
         async with Simulator() as simulator:

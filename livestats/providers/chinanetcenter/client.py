@@ -3,39 +3,64 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterable, Mapping
+from collections.abc import AsyncGenerator, Iterable, Mapping
 from datetime import date, datetime
+from typing import TYPE_CHECKING
 
-import aiohttp
-
-from livestats._core.batch import fan_out
+from livestats._core.batch import BatchResult, fan_out
 from livestats._core.client import BaseClient
-from livestats._core.clock import Clock
-from livestats._core.limiter import Limiter
+from livestats._core.engine import Signing
+from livestats._core.http import HttpRequest, HttpResponse
+from livestats._core.outcome import Outcome, Value
 from livestats._core.quota import Quota
-from livestats._core.retry import RetryPolicy
-from livestats._core.transport import HttpRequest, HttpResponse
-from livestats._core.validate import check_base_url, check_text
-from livestats.errors import ConfigurationError, ResponseDecodingError, ValidationError
+from livestats._core.validate import check_base_url, check_text, shown
+from livestats.errors import (
+    ConfigurationError,
+    LiveStatsError,
+    ResponseDecodingError,
+    ValidationError,
+)
 from livestats.providers.chinanetcenter import query, wire
+from livestats.providers.chinanetcenter.auth import AkSkAuth, ApiKeyAuth, Auth
 from livestats.providers.chinanetcenter.models import StreamDuration
 from livestats.providers.chinanetcenter.quotas import DEFAULT_QUOTAS
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
+
+    from livestats._core.settings import ClientOptions
 
 __all__ = ["ChinaNetCenterClient"]
 
 
 class ChinaNetCenterClient(BaseClient):
-    """A client for one ChinaNetCenter (Wangsu) account, authenticated with its API key.
+    """A client for one ChinaNetCenter (Wangsu) account.
+
+    Authenticate with exactly one pair: ``(username, api_key)`` (HTTP Basic over
+    the ``Date`` header) or ``access_key=`` and ``secret_key=`` (AK/SK,
+    ``CNC-HMAC-SHA256``, as the vendor's own SDK signs)::
+
+        ChinaNetCenterClient("user", "api-key")
+        ChinaNetCenterClient(access_key="AK...", secret_key="SK...")
 
     ``time_zone`` (``GMT±hh:00``) is sent as ``X-Time-Zone``: it decides what "a
     day" means in the query and the zone of every time in the answer.
     ``max_domains_per_request`` is the account's limit (1 unless the vendor
-    raised it): a query over more domains is split, not refused.
+    raised it): a query over more domains is split, not refused. The other
+    keyword arguments are the settings every client shares
+    (:class:`~livestats.ClientSettings`).
 
     The quota, 300 calls per 300 s, belongs to the account user: every client of
     one username in the process shares it through the process-wide limiter, and
     a free window allows the full burst. Quota key:
-    ``chinanetcenter:<username>:get_stream_durations``.
+    ``chinanetcenter:<username>:get_stream_durations``. With AK/SK the key is
+    ``chinanetcenter:<access_key>:get_stream_durations``: whether the vendor
+    counts per user or per access key is unconfirmed, and per key undercounts if
+    one user runs several keys at once (keep to one key per account, or give
+    those clients a quota of their share).
+
+    Credentials the vendor refuses (HTTP 401/403) stop the client: it sends
+    nothing more with them.
     """
 
     provider = wire.PROVIDER
@@ -43,21 +68,24 @@ class ChinaNetCenterClient(BaseClient):
 
     def __init__(
         self,
-        username: str,
-        api_key: str,
+        username: str | None = None,
+        api_key: str | None = None,
         *,
+        access_key: str | None = None,
+        secret_key: str | None = None,
         base_url: str | None = None,
-        session: aiohttp.ClientSession | None = None,
-        quotas: dict[str, Quota | None] | None = None,
-        limiter: Limiter | None = None,
-        retry: RetryPolicy | None = None,
+        quotas: Mapping[str, Quota | None] | None = None,
         time_zone: str = "GMT+08:00",
         max_domains_per_request: int = 1,
-        timeout: float = 10.0,
-        clock: Clock | None = None,
+        **options: Unpack[ClientOptions],
     ) -> None:
-        self._username = check_text(username, "username", error=ConfigurationError)
-        self._api_key = check_text(api_key, "api_key", error=ConfigurationError)
+        self._auth = _check_auth(username, api_key, access_key, secret_key)
+        if not isinstance(time_zone, str) or not time_zone.isascii():
+            # The pattern's \d takes any digit (full-width too), and the value is sent
+            # as the X-Time-Zone header as given.
+            raise ConfigurationError(
+                f"time_zone must look like 'GMT+08:00', not {shown(time_zone)}"
+            )
         try:
             self._zone = wire.parse_time_zone(time_zone)
         except ValueError as exc:
@@ -70,25 +98,24 @@ class ChinaNetCenterClient(BaseClient):
         ):
             raise ConfigurationError("max_domains_per_request must be a positive int")
         self._max_domains = max_domains_per_request
-        self._base_url = check_base_url(base_url) if base_url else wire.DEFAULT_BASE_URL
-        super().__init__(
-            session=session,
-            quotas=quotas,
-            limiter=limiter,
-            retry=retry,
-            timeout=timeout,
-            clock=clock,
-        )
+        self._base_url = check_base_url(base_url) if base_url is not None else wire.DEFAULT_BASE_URL
+        super().__init__(dict(options), quotas=quotas, secrets=self._auth.secrets)
 
     def __repr__(self) -> str:
+        if isinstance(self._auth, ApiKeyAuth):
+            who = f"username={self._auth.username!r}"
+            secret = "api_key"
+        else:
+            who = f"access_key={self._auth.access_key!r}"
+            secret = "secret_key"
         return (
-            f"<ChinaNetCenterClient username={self._username!r} base_url={self._base_url!r} "
-            f"time_zone={self._time_zone!r} api_key=[secure]>"
+            f"<ChinaNetCenterClient {who} base_url={self._base_url!r} "
+            f"time_zone={self._time_zone!r} {secret}=[secure]>"
         )
 
     def quota_key(self, operation: str) -> str:
-        """``chinanetcenter:<username>:<operation>``."""
-        return f"{self.provider}:{self._username}:{operation}"
+        """``chinanetcenter:<username or access key>:<operation>``."""
+        return f"{self.provider}:{self._auth.quota_owner}:{operation}"
 
     def today(self) -> date:
         """Today in the client's time zone, by its clock: the latest day one can ask for."""
@@ -128,26 +155,51 @@ class ChinaNetCenterClient(BaseClient):
                 operation=wire.OPERATION,
             ) from exc
 
+    def get_stream_durations_many(
+        self,
+        streams: Mapping[str, Iterable[str]],
+        *,
+        date_from: date | None = None,
+        date_to: date | None = None,
+        concurrency: int | None = None,
+    ) -> AsyncGenerator[BatchResult[str, list[StreamDuration]], None]:
+        """Push durations domain by domain: one :class:`~livestats.BatchResult` per domain.
+
+        Like :meth:`get_stream_durations`, but one domain's failure is that
+        domain's result and spares the others. The streams and the period are
+        checked here, before anything is sent.
+        """
+        wanted = _check_streams(streams)
+        self.check_period(date_from, date_to)
+
+        async def one(domain: str) -> list[StreamDuration]:
+            return await self.get_stream_durations(
+                {domain: wanted[domain]}, date_from=date_from, date_to=date_to
+            )
+
+        return fan_out(
+            list(wanted), one, concurrency=self._concurrency(wire.OPERATION, concurrency)
+        )
+
     # -- the call path -----------------------------------------------------------------
 
     async def _send(self, request: query.Request) -> wire.WireReport:
         body = wire.encode_body(request.domain_streams, request.date_from, request.date_to)
 
-        def sign() -> HttpRequest:
+        def sign(signing: Signing) -> HttpRequest:
             return wire.signed_request(
-                self._base_url,
-                body,
-                username=self._username,
-                api_key=self._api_key,
-                time_zone=self._time_zone,
-                now=self._clock.wall(),
+                self._base_url, body, auth=self._auth, time_zone=self._time_zone, now=signing.now
             )
 
-        def decode(response: HttpResponse) -> wire.WireReport:
-            doc = wire.open_answer(response)
-            return self._structure(wire.CONVERTER, doc, wire.WireReport, wire.OPERATION)
+        def classify(response: HttpResponse) -> Outcome[wire.WireReport]:
+            try:
+                doc = wire.open_answer(response)
+                report = self._structure(wire.CONVERTER, doc, wire.WireReport, wire.OPERATION)
+                return Value(value=report)
+            except LiveStatsError as err:
+                return wire.refusal(err)
 
-        return await self._run(wire.OPERATION, sign=sign, decode=decode)
+        return await self._run(wire.OPERATION, sign=sign, classify=classify)
 
     def check_period(self, date_from: date | None, date_to: date | None) -> None:
         """Raise :class:`~livestats.ValidationError` if the vendor would refuse these dates.
@@ -161,7 +213,7 @@ class ChinaNetCenterClient(BaseClient):
             return
         for name, value in (("date_from", date_from), ("date_to", date_to)):
             if isinstance(value, datetime) or not isinstance(value, date):
-                raise ValidationError(f"{name} must be a datetime.date, not {value!r}")
+                raise ValidationError(f"{name} must be a datetime.date, not {shown(value)}")
         if date_from > date_to:
             raise ValidationError(f"date_from {date_from} is after date_to {date_to}")
         today = self.today()
@@ -173,6 +225,32 @@ class ChinaNetCenterClient(BaseClient):
                 f"date_from {date_from} is older than the vendor keeps "
                 f"(about {wire.KEPT_MONTHS} months: {earliest} or later)"
             )
+
+
+def _check_auth(username: object, api_key: object, access_key: object, secret_key: object) -> Auth:
+    """Exactly one credentials pair, each of its two parts given."""
+    basic = username is not None or api_key is not None
+    aksk = access_key is not None or secret_key is not None
+    if basic == aksk:
+        raise ConfigurationError(
+            "give exactly one pair of credentials: (username, api_key) "
+            "or access_key= and secret_key="
+        )
+    if basic:
+        if username is None or api_key is None:
+            raise ConfigurationError("give both username and api_key")
+        if isinstance(username, str) and ":" in username:
+            raise ConfigurationError("username must not contain ':' (HTTP Basic cannot carry it)")
+        return ApiKeyAuth(
+            check_text(username, "username", error=ConfigurationError),
+            check_text(api_key, "api_key", error=ConfigurationError),
+        )
+    if access_key is None or secret_key is None:
+        raise ConfigurationError("give both access_key and secret_key")
+    return AkSkAuth(
+        check_text(access_key, "access_key", error=ConfigurationError),
+        check_text(secret_key, "secret_key", error=ConfigurationError),
+    )
 
 
 def _check_streams(streams: object) -> dict[str, list[str]]:

@@ -10,21 +10,18 @@ body ``code``; how a quota breach is signalled is unconfirmed (see
 
 from __future__ import annotations
 
-import base64
 import calendar
-import hashlib
-import hmac
 import json
 import re
 from datetime import date, datetime, timedelta, timezone
-from email.utils import formatdate
 from typing import Any
 
 import attrs
 
 from livestats._core.answers import load_json, not_json
 from livestats._core.convert import make_converter, wire
-from livestats._core.transport import HttpRequest, HttpResponse
+from livestats._core.http import HttpRequest, HttpResponse
+from livestats._core.outcome import Refusal
 from livestats.errors import (
     AuthenticationError,
     LiveStatsError,
@@ -32,6 +29,23 @@ from livestats.errors import (
     RateLimitedError,
     ResponseDecodingError,
 )
+from livestats.providers.chinanetcenter.auth import Auth, date_header, password
+
+__all__ = [
+    "CONVERTER",
+    "DEFAULT_BASE_URL",
+    "OPERATION",
+    "PROVIDER",
+    "date_header",
+    "encode_body",
+    "error_for",
+    "open_answer",
+    "parse_time",
+    "parse_time_zone",
+    "password",
+    "refusal",
+    "signed_request",
+]
 
 PROVIDER = "chinanetcenter"
 DEFAULT_BASE_URL = "https://open.chinanetcenter.com"
@@ -69,7 +83,7 @@ _SOUNDS_RATE_LIMITED = re.compile(
 
 def parse_time_zone(value: object) -> timezone:
     """``GMT+08:00`` → a fixed-offset timezone; raises ValueError for anything else."""
-    match = _TIME_ZONE.match(value) if isinstance(value, str) else None
+    match = _TIME_ZONE.fullmatch(value) if isinstance(value, str) else None
     if match is None:
         raise ValueError(f"time_zone must look like 'GMT+08:00', not {value!r}")
     sign, hours = match.groups()
@@ -79,41 +93,29 @@ def parse_time_zone(value: object) -> timezone:
     return timezone(timedelta(hours=offset))
 
 
-def password(api_key: str, date_header: str) -> str:
-    """The Basic-auth password: ``base64(HMAC-SHA1(api_key, Date))``."""
-    digest = hmac.new(api_key.encode(), date_header.encode(), hashlib.sha1).digest()
-    return base64.b64encode(digest).decode()
-
-
-def date_header(epoch_seconds: float) -> str:
-    """RFC 1123 GMT, built without the locale (``Thu, 17 May 2012 19:37:58 GMT``)."""
-    return formatdate(epoch_seconds, usegmt=True)
-
-
 def signed_request(
     base_url: str,
     body: bytes,
     *,
-    username: str,
-    api_key: str,
+    auth: Auth,
     time_zone: str,
     now: float,
 ) -> HttpRequest:
-    """The request for one attempt, with a ``Date`` (and so a password) of its own."""
-    when = date_header(now)
-    token = base64.b64encode(f"{username}:{password(api_key, when)}".encode()).decode()
+    """The request for one attempt, signed afresh (its own ``Date`` or ``x-cnc-timestamp``)."""
+    url = f"{base_url}{PATH}"
+    auth_headers, derived = auth.headers(method="POST", url=url, body=body, now=now)
     return HttpRequest(
         method="POST",
-        url=f"{base_url}{PATH}",
+        url=url,
         headers={
-            "Date": when,
-            "Authorization": f"Basic {token}",
             "Accept": "application/json",
             "Content-Type": "application/json",
             "X-Time-Zone": time_zone,
+            **auth_headers,
         },
         body=body,
         secret_names=frozenset({"Authorization"}),
+        derived_secrets=derived,
     )
 
 
@@ -147,13 +149,13 @@ def earliest_date(today: date) -> date:
 class WireSession:
     start_time: Any = attrs.field(metadata=wire("startTime"))
     end_time: Any = attrs.field(metadata=wire("endTime"))
-    duration_ms: int = attrs.field(metadata=wire("duration"))
+    duration_ms: int = attrs.field(metadata=wire("duration", count=True))
 
 
 @attrs.frozen(kw_only=True)
 class WireStream:
     stream: str = attrs.field(metadata=wire("stream"))
-    sum_time_ms: int = attrs.field(metadata=wire("sumTime"))
+    sum_time_ms: int = attrs.field(metadata=wire("sumTime", count=True))
     sessions: tuple[WireSession, ...] = attrs.field(default=(), metadata=wire("durationDetailList"))
 
 
@@ -193,6 +195,13 @@ def open_answer(response: HttpResponse) -> dict[str, Any]:
     if code is None and response.status < 400:
         raise ResponseDecodingError("the answer has no code", **context)
     raise error_for(response.status, None if code is None else str(code), message, context)
+
+
+def refusal(err: LiveStatsError) -> Refusal:
+    """What an error answer asks the engine to do: refused credentials stop the client."""
+    if isinstance(err, AuthenticationError):
+        return Refusal.of(err, credentials_refused=True)
+    return Refusal.of(err)
 
 
 def error_for(

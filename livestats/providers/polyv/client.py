@@ -2,30 +2,35 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator, AsyncIterable, Iterable
+from collections.abc import AsyncGenerator, AsyncIterable, Iterable, Mapping
 from datetime import datetime, timedelta, timezone
-from typing import Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
-import aiohttp
 from yarl import URL
 
 from livestats._core.batch import BatchResult, fan_out
-from livestats._core.client import BaseClient
-from livestats._core.clock import Clock
-from livestats._core.limiter import Limiter
+from livestats._core.client import BaseClient, check_items
+from livestats._core.engine import Signing
+from livestats._core.http import HttpRequest, HttpResponse
+from livestats._core.outcome import Outcome, Refusal, Value
 from livestats._core.quota import Quota
-from livestats._core.retry import RetryPolicy
-from livestats._core.transport import HttpRequest, HttpResponse
-from livestats._core.validate import check_base_url, check_text
+from livestats._core.validate import check_base_url, check_text, shown
 from livestats.errors import (
+    AuthenticationError,
     ConfigurationError,
     CredentialsExpiredError,
+    LiveStatsError,
     RateLimitedError,
     ValidationError,
 )
 from livestats.providers.polyv import wire
 from livestats.providers.polyv.models import StreamInfoSample
 from livestats.providers.polyv.quotas import DEFAULT_QUOTAS
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
+
+    from livestats._core.settings import ClientOptions
 
 __all__ = ["PolyvClient"]
 
@@ -65,8 +70,10 @@ class PolyvClient(BaseClient):
     header has 1 s resolution, so the offset is only good to about a second (plus
     the network delay), well inside the 3 minutes.
 
-    ``base_url`` replaces ``https://api.polyv.net`` (simulator, proxy). ``session``
-    is an aiohttp session the client uses and never closes.
+    ``base_url`` replaces ``https://api.polyv.net`` (simulator, proxy). The other
+    keyword arguments are the settings every client shares
+    (:class:`~livestats.ClientSettings`). A refused signature (a wrong app id or
+    secret) stops the client: it sends nothing more with those credentials.
     """
 
     provider = wire.PROVIDER
@@ -81,36 +88,20 @@ class PolyvClient(BaseClient):
         app_secret: str,
         *,
         base_url: str | None = None,
-        session: aiohttp.ClientSession | None = None,
-        quotas: dict[str, Quota | None] | None = None,
-        limiter: Limiter | None = None,
-        retry: RetryPolicy | None = None,
-        timeout: float = 10.0,
-        clock: Clock | None = None,
+        quotas: Mapping[str, Quota | None] | None = None,
         on_block: Literal["fail", "wait"] = "fail",
         source_ip: str = "default",
+        **options: Unpack[ClientOptions],
     ) -> None:
         self._app_id = check_text(app_id, "app_id", error=ConfigurationError)
         self._app_secret = check_text(app_secret, "app_secret", error=ConfigurationError)
         if on_block not in ON_BLOCK:
-            raise ConfigurationError(f"on_block must be 'fail' or 'wait', not {on_block!r}")
+            raise ConfigurationError(f"on_block must be 'fail' or 'wait', not {shown(on_block)}")
         self._on_block = on_block
         self._source_ip = check_text(source_ip, "source_ip", error=ConfigurationError)
         self._base_url = check_base_url(base_url) if base_url is not None else wire.BASE_URL
         self._host = URL(self._base_url).host
-        super().__init__(
-            session=session,
-            quotas=quotas,
-            limiter=limiter,
-            retry=retry,
-            timeout=timeout,
-            clock=clock,
-            renew_credentials=self._adopt_clock_offset,
-        )
-        #: Seconds to add to the local wall clock to read Polyv's.
-        self._clock_offset = 0.0
-        #: Whether the last "invalid timestamp." answer told us Polyv's time.
-        self._offset_learned = False
+        super().__init__(dict(options), quotas=quotas, secrets=(self._app_secret,))
 
     def __repr__(self) -> str:
         return (
@@ -140,8 +131,7 @@ class PolyvClient(BaseClient):
         """
         channel_id = check_text(channel_id, "channel_id")
         fields = {"channelId": channel_id, **self._window(start, end)}
-        data = await self._call(GET_STREAM_INFO, fields)
-        return [self._sample(item, channel_id) for item in data]
+        return await self._call(GET_STREAM_INFO, fields, channel_id)
 
     def get_stream_info_many(
         self,
@@ -158,6 +148,7 @@ class PolyvClient(BaseClient):
         the whole batch's: it raises ValidationError here, before anything runs
         (each call checks it again against the time it is sent).
         """
+        check_items(channel_ids, "channel_ids")
         self._window(start, end)
 
         async def one(channel_id: str) -> list[StreamInfoSample]:
@@ -193,74 +184,64 @@ class PolyvClient(BaseClient):
 
     # -- the call path -----------------------------------------------------------------
 
-    async def _call(self, operation: str, fields: dict[str, str]) -> list[Any]:
-        def sign() -> HttpRequest:
+    async def _call(
+        self, operation: str, fields: dict[str, str], channel_id: str
+    ) -> list[StreamInfoSample]:
+        def sign(signing: Signing) -> HttpRequest:
             return wire.signed_request(
                 self._base_url,
                 wire.STREAM_INFO_PATH,
                 fields,
                 app_id=self._app_id,
                 app_secret=self._app_secret,
-                timestamp_ms=self._timestamp_ms(),
+                timestamp_ms=round(signing.now * 1000),
             )
 
-        def decode(response: HttpResponse) -> list[Any]:
+        def classify(response: HttpResponse) -> Outcome[list[StreamInfoSample]]:
             try:
-                return wire.open_envelope(response, operation)
-            except CredentialsExpiredError:
-                self._learn_clock_offset(response)
-                raise
-            except RateLimitedError as err:
-                self._start_block(err)
-                raise
+                data = wire.open_envelope(response, operation)
+                return Value(value=[self._sample(item, channel_id) for item in data])
+            except LiveStatsError as err:
+                return self._refusal(err, response)
 
         return await self._run(
-            operation, sign=sign, decode=decode, wait_if_paused=self._on_block == "wait"
+            operation, sign=sign, classify=classify, wait_if_paused=self._on_block == "wait"
         )
+
+    def _refusal(self, err: LiveStatsError, response: HttpResponse) -> Refusal:
+        """What a Polyv error answer asks for.
+
+        - ``invalid timestamp.``: the local clock is off Polyv's by more than its
+          3 minutes. With a usable ``Date`` header the engine dates requests by
+          Polyv's clock from then on and retries once (the header has 1 s
+          resolution: good to about a second plus the network delay);
+        - the IP block (``qps exceeds number of calls``): nothing is sent for the
+          block's length, on this quota key (every client sharing the limiter)
+          and on this client (so an unpaced client stops too); in "fail" mode
+          the error is final and calls meeting either pause fail at once with
+          the block's end, in "wait" mode the call retries and waits it out;
+        - a refused signature: the credentials are refused for good.
+        """
+        if isinstance(err, CredentialsExpiredError):
+            polyv_now = wire.server_time(response)
+            offset = None if polyv_now is None else polyv_now - self._clock.wall()
+            return Refusal(error=err, clock_offset=offset)
+        if isinstance(err, RateLimitedError):
+            seconds = self.block_seconds
+            return Refusal(
+                error=err._evolve(retry_after=seconds, retryable=self._on_block == "wait"),
+                retry=self._on_block == "wait",
+                pause_operation=seconds,
+                pause_client=seconds,
+            )
+        if isinstance(err, AuthenticationError):
+            return Refusal.of(err, credentials_refused=True)
+        return Refusal.of(err)
 
     def _sample(self, item: Any, channel_id: str) -> StreamInfoSample:
         if isinstance(item, dict):
             item = {**item, "channelId": channel_id}
         return self._structure(wire.CONVERTER, item, StreamInfoSample, GET_STREAM_INFO)
-
-    # -- clock skew --------------------------------------------------------------------
-
-    def _timestamp_ms(self) -> int:
-        return round((self._clock.wall() + self._clock_offset) * 1000)
-
-    def _learn_clock_offset(self, response: HttpResponse) -> None:
-        """Keep Polyv's ``Date`` minus the local clock at receipt, if the answer has one."""
-        polyv_now = wire.server_time(response)
-        self._offset_learned = polyv_now is not None
-        if polyv_now is not None:
-            self._clock_offset = polyv_now - self._clock.wall()
-
-    def _adopt_clock_offset(self) -> bool:
-        """The engine's renewal hook: retry once if the refused answer said what time it is.
-
-        The engine calls it right after the failed ``decode``, with no await in
-        between, so the flag it reads is that answer's. Without a usable ``Date``
-        header it says no, and the CredentialsExpiredError reaches the caller.
-        """
-        learned, self._offset_learned = self._offset_learned, False
-        return learned
-
-    # -- the IP block --------------------------------------------------------------------
-
-    def _start_block(self, err: RateLimitedError) -> None:
-        """Stop sending for the block, and date the error with its end.
-
-        The engine pauses the quota key for ``retry_after`` (every client sharing
-        the limiter stops) and this client pauses itself, so an unpaced client
-        (quota ``None``) stops too. In "fail" mode the error is final and every
-        call meeting either pause fails at once with the block's end; in "wait"
-        mode the call retries and waits the pause out.
-        """
-        seconds = self.block_seconds
-        err.retry_after = seconds
-        err.until = datetime.fromtimestamp(self._clock.wall() + seconds, tz=timezone.utc)
-        err.retryable = self._on_block == "wait"
-        self._engine.pause(seconds)
 
 
 def _check_aware(moment: object, name: str) -> datetime | None:

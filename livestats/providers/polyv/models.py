@@ -25,10 +25,10 @@ class StreamInfoSample:
     #: The push path (the vendor's ``streamUrl``, e.g. ``recordf``).
     stream_url: str = attrs.field(metadata=wire("streamUrl"))
     #: Video bit rate in bits per second.
-    bit_rate: int = attrs.field(metadata=wire("bitRate"))
+    bit_rate: int = attrs.field(metadata=wire("bitRate", count=True))
     #: Audio frames per second.
-    audio_frame_rate: int = attrs.field(metadata=wire("audioFrameRate"))
+    audio_frame_rate: int = attrs.field(metadata=wire("audioFrameRate", count=True))
     #: Video frames per second.
-    video_frame_rate: int = attrs.field(metadata=wire("videoFrameRate"))
+    video_frame_rate: int = attrs.field(metadata=wire("videoFrameRate", count=True))
     #: When the sample was taken: aware, in UTC+8 (Beijing time) as the vendor sends it.
     time: datetime = attrs.field(metadata=wire("time"))

@@ -21,7 +21,7 @@ import cattrs
 
 from livestats._core.answers import load_json, not_json
 from livestats._core.convert import make_converter
-from livestats._core.transport import HttpRequest, HttpResponse
+from livestats._core.http import HttpRequest, HttpResponse
 from livestats.errors import (
     AuthenticationError,
     ChannelNotLiveError,

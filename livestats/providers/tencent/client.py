@@ -2,22 +2,19 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator, AsyncIterable, Iterable
-from typing import Any
-
-import aiohttp
+from collections.abc import AsyncGenerator, AsyncIterable, Callable, Iterable, Mapping
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from livestats._core.batch import BatchResult, fan_out
-from livestats._core.client import BaseClient
-from livestats._core.clock import Clock
-from livestats._core.limiter import Limiter
+from livestats._core.client import BaseClient, check_items
+from livestats._core.engine import Signing
+from livestats._core.http import HttpRequest, HttpResponse
+from livestats._core.outcome import Outcome, Value
 from livestats._core.quota import Quota
-from livestats._core.retry import RetryPolicy
-from livestats._core.transport import HttpRequest, HttpResponse
-from livestats._core.validate import check_base_url, check_text
+from livestats._core.validate import check_base_url, check_text, shown
 from livestats.errors import (
-    AuthenticationError,
     ConfigurationError,
+    LiveStatsError,
     ResponseDecodingError,
     ValidationError,
 )
@@ -26,12 +23,22 @@ from livestats.providers.tencent.models import GiftCount, RoomPage, RoomStats, R
 from livestats.providers.tencent.quotas import DEFAULT_QUOTAS
 from livestats.providers.tencent.usersig import UserSigCache
 
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
+
+    from livestats._core.settings import ClientOptions
+
 __all__ = ["TencentClient"]
+
+T = TypeVar("T")
 
 #: The vendor caps ``RoomId`` at 48 bytes.
 MAX_ROOM_ID_BYTES = 48
 #: ``get_room_list`` takes ``Count`` from 1 to 20.
 MAX_PAGE_SIZE = 20
+#: SDKAppIDs are 10 digits; beyond a signed 64-bit int is a mistake (and its text
+#: could pass Python's limit on int-to-text conversion, in the query and the UserSig).
+MAX_SDKAPPID = 2**63 - 1
 
 
 class TencentClient(BaseClient):
@@ -42,8 +49,9 @@ class TencentClient(BaseClient):
     fail with :class:`~livestats.CredentialsExpiredError`).
 
     ``region`` picks the vendor host; ``base_url`` replaces it (simulator, proxy).
-    ``session`` is an aiohttp session the client uses and never closes; without
-    one the client makes its own and closes it in :meth:`close`.
+    The other keyword arguments are the settings every client shares
+    (:class:`~livestats.ClientSettings`: ``settings``, ``session``, ``transport``,
+    ``limiter``, ``retry``, ``timeout``, ``clock``, ``max_response_bytes``).
 
     Every operation is paced by its quota (``quotas=`` overrides the defaults;
     ``None`` turns pacing off for an operation) through ``limiter``: by default
@@ -52,6 +60,10 @@ class TencentClient(BaseClient):
     processes to share it wider.
 
     Quota keys are ``tencent:<sdkappid>:<operation>``.
+
+    Credentials the vendor refuses for good (a wrong secret key, a bad UserSig,
+    an account problem) stop the client: it sends nothing more with them, and
+    every call fails at once with an :class:`~livestats.AuthenticationError`.
     """
 
     provider = wire.PROVIDER
@@ -66,27 +78,26 @@ class TencentClient(BaseClient):
         usersig: str | None = None,
         region: str = "china",
         base_url: str | None = None,
-        session: aiohttp.ClientSession | None = None,
-        quotas: dict[str, Quota | None] | None = None,
-        limiter: Limiter | None = None,
-        retry: RetryPolicy | None = None,
-        timeout: float = 10.0,
-        clock: Clock | None = None,
+        quotas: Mapping[str, Quota | None] | None = None,
+        **options: Unpack[ClientOptions],
     ) -> None:
         self._sdkappid = _check_sdkappid(sdkappid)
         self._identifier = check_text(identifier, "identifier", error=ConfigurationError)
         if (secret_key is None) == (usersig is None):
             raise ConfigurationError("give exactly one of secret_key or usersig")
-        if region not in wire.HOSTS:
-            raise ConfigurationError(f"unknown region {region!r} (known: {', '.join(wire.HOSTS)})")
-        self._base_url = check_base_url(base_url) if base_url else wire.HOSTS[region]
+        if not isinstance(region, str) or region not in wire.HOSTS:
+            raise ConfigurationError(
+                f"unknown region {shown(region)} (known: {', '.join(wire.HOSTS)})"
+            )
+        self._base_url = check_base_url(base_url) if base_url is not None else wire.HOSTS[region]
+        if secret_key is not None:
+            secret = check_text(secret_key, "secret_key", error=ConfigurationError)
+        else:
+            secret = check_text(usersig, "usersig", error=ConfigurationError)
         super().__init__(
-            session=session,
+            dict(options),
             quotas=quotas,
-            limiter=limiter,
-            retry=retry,
-            timeout=timeout,
-            clock=clock,
+            secrets=(secret,),
             renew_credentials=self._renew_usersig,
         )
         self._usersigs: UserSigCache | None = None
@@ -95,11 +106,11 @@ class TencentClient(BaseClient):
             self._usersigs = UserSigCache(
                 sdkappid=self._sdkappid,
                 identifier=self._identifier,
-                secret_key=check_text(secret_key, "secret_key", error=ConfigurationError),
+                secret_key=secret,
                 clock=self._clock.wall,
             )
         else:
-            self._fixed_usersig = check_text(usersig, "usersig", error=ConfigurationError)
+            self._fixed_usersig = secret
 
     def __repr__(self) -> str:
         credentials = "secret_key" if self._usersigs is not None else "usersig"
@@ -117,25 +128,30 @@ class TencentClient(BaseClient):
     async def get_room_stats(self, room_id: str) -> RoomStats:
         """Statistics of one room. Raises :class:`~livestats.NotFoundError` for an unknown room."""
         room_id = _check_room_id(room_id)
-        payload, request_id = await self._call("get_room_stats", {"RoomId": room_id})
-        return self._structure(
-            wire.CONVERTER, {**payload, "RoomId": room_id}, RoomStats, "get_room_stats", request_id
-        )
+
+        def decode(payload: dict[str, Any], request_id: str | None) -> RoomStats:
+            return self._structure(
+                wire.CONVERTER,
+                {**payload, "RoomId": room_id},
+                RoomStats,
+                "get_room_stats",
+                request_id,
+            )
+
+        return await self._call("get_room_stats", {"RoomId": room_id}, decode)
 
     async def get_gift_count(self, room_id: str, from_account: str) -> GiftCount:
         """Gift statistics of ``from_account`` (the gift receiver) in ``room_id``."""
         room_id = _check_room_id(room_id)
         from_account = check_text(from_account, "from_account")
-        payload, request_id = await self._call(
-            "get_gift_count", {"RoomId": room_id, "From_Account": from_account}
-        )
-        return self._structure(
-            wire.CONVERTER,
-            {**payload, "RoomId": room_id, "From_Account": from_account},
-            GiftCount,
-            "get_gift_count",
-            request_id,
-        )
+        fields = {"RoomId": room_id, "From_Account": from_account}
+
+        def decode(payload: dict[str, Any], request_id: str | None) -> GiftCount:
+            return self._structure(
+                wire.CONVERTER, {**payload, **fields}, GiftCount, "get_gift_count", request_id
+            )
+
+        return await self._call("get_gift_count", fields, decode)
 
     async def iter_rooms(
         self, *, page_size: int = MAX_PAGE_SIZE
@@ -150,10 +166,9 @@ class TencentClient(BaseClient):
         cursor = ""
         seen: set[str] = set()
         while True:
-            payload, request_id = await self._call(
-                "get_room_list", {"Next": cursor, "Count": page_size}
+            page, request_id = await self._call(
+                "get_room_list", {"Next": cursor, "Count": page_size}, self._page
             )
-            page = self._structure(wire.CONVERTER, payload, RoomPage, "get_room_list", request_id)
             for room in page.room_list:
                 yield room
             if not page.next:
@@ -162,6 +177,10 @@ class TencentClient(BaseClient):
                 raise self._bad_answer("the room list cursor went back", request_id)
             seen.add(page.next)
             cursor = page.next
+
+    def _page(self, payload: dict[str, Any], request_id: str | None) -> tuple[RoomPage, str | None]:
+        page = self._structure(wire.CONVERTER, payload, RoomPage, "get_room_list", request_id)
+        return page, request_id
 
     def get_room_stats_many(
         self,
@@ -172,8 +191,11 @@ class TencentClient(BaseClient):
         """Statistics of many rooms, one :class:`~livestats.BatchResult` per id, as they finish.
 
         ``room_ids`` is read lazily (a generator of millions is fine); a bad id
-        comes back as a result carrying a ValidationError.
+        comes back as a result carrying a ValidationError. A single string is
+        refused here, before anything is sent. If the credentials are refused
+        the batch stops and raises (see :class:`~livestats.BatchResult`).
         """
+        check_items(room_ids, "room_ids")
         return fan_out(
             room_ids,
             self.get_room_stats,
@@ -187,10 +209,11 @@ class TencentClient(BaseClient):
         concurrency: int | None = None,
     ) -> AsyncGenerator[BatchResult[tuple[str, str], GiftCount], None]:
         """Gift statistics for many ``(room_id, from_account)`` pairs, as they finish."""
+        check_items(pairs, "pairs")
 
         async def one(pair: tuple[str, str]) -> GiftCount:
             if not isinstance(pair, tuple) or len(pair) != 2:
-                raise ValidationError(f"expected a (room_id, from_account) pair, got {pair!r}")
+                raise ValidationError(f"expected a (room_id, from_account) pair, got {shown(pair)}")
             return await self.get_gift_count(*pair)
 
         return fan_out(pairs, one, concurrency=self._concurrency("get_gift_count", concurrency))
@@ -198,11 +221,15 @@ class TencentClient(BaseClient):
     # -- the call path -----------------------------------------------------------------
 
     async def _call(
-        self, operation: str, fields: dict[str, Any]
-    ) -> tuple[dict[str, Any], str | None]:
+        self,
+        operation: str,
+        fields: dict[str, Any],
+        decode: Callable[[dict[str, Any], str | None], T],
+    ) -> T:
+        """One call: the body encoded once, signed afresh per attempt, the answer classified."""
         body = wire.encode_body(fields)
 
-        def sign() -> HttpRequest:
+        def sign(_: Signing) -> HttpRequest:
             return wire.signed_request(
                 self._base_url,
                 operation,
@@ -212,15 +239,14 @@ class TencentClient(BaseClient):
                 usersig=self._current_usersig(),
             )
 
-        def decode(response: HttpResponse) -> tuple[dict[str, Any], str | None]:
+        def classify(response: HttpResponse) -> Outcome[T]:
             try:
-                return wire.open_envelope(response, operation)
-            except AuthenticationError as err:
-                if err.vendor_code == wire.LOCKOUT_CODE:
-                    self._engine.pause(wire.LOCKOUT_SECONDS)
-                raise
+                payload, request_id = wire.open_envelope(response, operation)
+                return Value(value=decode(payload, request_id), request_id=request_id)
+            except LiveStatsError as err:
+                return wire.refusal(err)
 
-        return await self._run(operation, sign=sign, decode=decode)
+        return await self._run(operation, sign=sign, classify=classify)
 
     def _current_usersig(self) -> str:
         if self._usersigs is not None:
@@ -240,11 +266,18 @@ class TencentClient(BaseClient):
         )
 
 
-def _check_sdkappid(value: object) -> int:
-    if isinstance(value, str) and value.strip().isdigit():
-        value = int(value)
-    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-        raise ConfigurationError(f"sdkappid must be a positive integer, not {value!r}")
+def _check_sdkappid(given: object) -> int:
+    value = given
+    if isinstance(given, str):
+        # isdigit() alone lets full-width digits through to int(); leading zeros are
+        # dropped first so a long run of them stays within int()'s limit on text.
+        digits = given.strip().lstrip("0") or "0"
+        if digits.isascii() and digits.isdigit() and len(digits) <= len(str(MAX_SDKAPPID)):
+            value = int(digits)
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 < value <= MAX_SDKAPPID:
+        raise ConfigurationError(
+            f"sdkappid must be a positive integer below 2**63, not {shown(given)}"
+        )
     return value
 
 

@@ -17,13 +17,15 @@ class RoomStats:
 
     room_id: str = attrs.field(metadata=wire("RoomId"))
     #: Cumulative room entries, not unique people.
-    total_viewers: int = attrs.field(metadata=wire("TotalViewers"))
+    total_viewers: int = attrs.field(metadata=wire("TotalViewers", count=True))
     #: Gifts received by the room.
-    total_gifts_sent: int = attrs.field(metadata=wire("TotalGiftsSent"))
-    total_gift_coins: int = attrs.field(metadata=wire("TotalGiftCoins"))
-    total_unique_gift_senders: int = attrs.field(metadata=wire("TotalUniqueGiftSenders"))
-    total_likes_received: int = attrs.field(metadata=wire("TotalLikesReceived"))
-    total_msg_count: int = attrs.field(metadata=wire("TotalMsgCount"))
+    total_gifts_sent: int = attrs.field(metadata=wire("TotalGiftsSent", count=True))
+    total_gift_coins: int = attrs.field(metadata=wire("TotalGiftCoins", count=True))
+    total_unique_gift_senders: int = attrs.field(
+        metadata=wire("TotalUniqueGiftSenders", count=True)
+    )
+    total_likes_received: int = attrs.field(metadata=wire("TotalLikesReceived", count=True))
+    total_msg_count: int = attrs.field(metadata=wire("TotalMsgCount", count=True))
 
 
 @attrs.frozen(kw_only=True)
@@ -35,9 +37,9 @@ class GiftCount:
     from_account: str = attrs.field(metadata=wire("From_Account"))
     #: The vendor does not document its meaning.
     sequence: int = attrs.field(metadata=wire("Sequence"))
-    total_count: int = attrs.field(metadata=wire("TotalCount"))
-    total_coins: int = attrs.field(metadata=wire("TotalCoins"))
-    gift_sender_count: int = attrs.field(metadata=wire("GiftSenderCount"))
+    total_count: int = attrs.field(metadata=wire("TotalCount", count=True))
+    total_coins: int = attrs.field(metadata=wire("TotalCoins", count=True))
+    gift_sender_count: int = attrs.field(metadata=wire("GiftSenderCount", count=True))
 
 
 @attrs.frozen(kw_only=True)
@@ -54,7 +56,7 @@ class RoomSummary:
     #: Aware UTC datetime (the wire carries epoch seconds).
     create_time: datetime = attrs.field(metadata=wire("CreateTime"))
     activity_status: int = attrs.field(metadata=wire("ActivityStatus"))
-    view_count: int = attrs.field(metadata=wire("ViewCount"))
+    view_count: int = attrs.field(metadata=wire("ViewCount", count=True))
     cover_url: str = attrs.field(default="", metadata=wire("CoverURL"))
     category: tuple[int, ...] = attrs.field(default=(), metadata=wire("Category"))
 

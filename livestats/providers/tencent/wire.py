@@ -19,7 +19,8 @@ import cattrs
 
 from livestats._core.answers import load_json, not_json
 from livestats._core.convert import make_converter
-from livestats._core.transport import HttpRequest, HttpResponse
+from livestats._core.http import HttpRequest, HttpResponse
+from livestats._core.outcome import Refusal
 from livestats.errors import (
     AuthenticationError,
     CredentialsExpiredError,
@@ -140,6 +141,26 @@ def open_envelope(response: HttpResponse, operation: str) -> tuple[dict[str, Any
             "a successful answer without a Response object", request_id=request_id, **context
         )
     return payload, request_id
+
+
+def refusal(err: LiveStatsError) -> Refusal:
+    """What an error answer asks the engine to do.
+
+    - 70001, the UserSig expired: make a new one and retry once;
+    - 70050, too many bad UserSigs: the vendor wants 60 s of quiet from the whole
+      client; the credentials are not refused for good (another process's bad
+      sigs can cause it), so the call fails and later calls wait the quiet out;
+    - any other authentication or account error: the credentials are refused,
+      and nothing more is sent with them;
+    - the rest as the error says (rate limits and 100001 retried).
+    """
+    if isinstance(err, CredentialsExpiredError):
+        return Refusal.of(err, renew_credentials=True)
+    if err.vendor_code == LOCKOUT_CODE:
+        return Refusal.of(err, pause_client=LOCKOUT_SECONDS)
+    if isinstance(err, AuthenticationError):
+        return Refusal.of(err, credentials_refused=True)
+    return Refusal.of(err)
 
 
 def error_for_code(code: int, info: str | None, **context: Any) -> LiveStatsError:
