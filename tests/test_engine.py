@@ -86,21 +86,24 @@ def answer(kind: str = "ok", *, status: int = 200, **fields: Any) -> HttpRespons
 
 
 def make_engine(
-    handler: Callable[[HttpRequest], Any],
+    handler: Callable[[HttpRequest], Any] | MockTransport,
     *,
     retry: RetryPolicy | None = None,
     renew: Callable[[], bool] | None = None,
     limiter: LocalLimiter | None = None,
+    clock: Clock | None = None,
+    secrets: tuple[str, ...] = (SECRET,),
 ) -> tuple[Engine, MockTransport]:
-    transport = MockTransport(handler, timeout=5.0)
+    """An engine over a mock vendor (a handler, or a MockTransport already made)."""
+    transport = handler if isinstance(handler, MockTransport) else MockTransport(handler)
     engine = Engine(
         provider="toy",
         transport=transport,
         limiter=limiter or LocalLimiter(),
         retry=retry or RetryPolicy(attempts=4, initial_wait=0.5, max_wait=4.0),
-        clock=Clock(),
+        clock=clock or Clock(),
         max_response_bytes=10_000,
-        secrets=(SECRET,),
+        secrets=secrets,
         renew_credentials=renew,
     )
     return engine, transport
@@ -200,13 +203,8 @@ async def test_http_429_is_a_rate_limit_and_retry_after_pauses_the_key(header: s
         return answer(value="served")
 
     transport = MockTransport(handler)
-    engine = Engine(
-        provider="toy",
-        transport=transport,
-        limiter=limiter,
-        retry=RetryPolicy(),
-        clock=Clock(wall=lambda: wall),
-        max_response_bytes=10_000,
+    engine, _ = make_engine(
+        transport, limiter=limiter, retry=RetryPolicy(), clock=Clock(wall=lambda: wall)
     )
     started = now()
     assert await engine.run(call(quota=Quota(300, 300.0))) == "served"
@@ -385,14 +383,7 @@ async def test_a_request_that_never_left_hands_its_slot_back() -> None:
         return answer(value="ok")
 
     transport = MockTransport(handler)
-    engine = Engine(
-        provider="toy",
-        transport=transport,
-        limiter=limiter,
-        retry=RetryPolicy.disabled(),
-        clock=Clock(),
-        max_response_bytes=10_000,
-    )
+    engine, _ = make_engine(transport, limiter=limiter, retry=RetryPolicy.disabled())
     for _ in range(failures):
         with pytest.raises(TransportError):
             await engine.run(call(quota=Quota(10, 1.0)))
@@ -412,14 +403,7 @@ async def test_a_request_that_may_have_arrived_holds_its_slot_a_timeout_longer()
         return answer(value="ok")
 
     transport = MockTransport(handler, timeout=5.0)
-    engine = Engine(
-        provider="toy",
-        transport=transport,
-        limiter=LocalLimiter(),
-        retry=RetryPolicy.disabled(),
-        clock=Clock(),
-        max_response_bytes=10_000,
-    )
+    engine, _ = make_engine(transport, retry=RetryPolicy.disabled())
     with pytest.raises(TransportError):
         await engine.run(call(quota=Quota(1, 1.0)))
     started = now()
@@ -453,16 +437,7 @@ async def test_a_cut_off_echo_leaks_no_piece_of_a_secret() -> None:
     def handler(request: HttpRequest) -> HttpResponse:
         return answer("final", status=400, message=f"echo: {long_secret[:40]}")
 
-    transport = MockTransport(handler)
-    engine = Engine(
-        provider="toy",
-        transport=transport,
-        limiter=LocalLimiter(),
-        retry=RetryPolicy.disabled(),
-        clock=Clock(),
-        max_response_bytes=10_000,
-        secrets=(long_secret,),
-    )
+    engine, _ = make_engine(handler, retry=RetryPolicy.disabled(), secrets=(long_secret,))
     with pytest.raises(ProviderError) as info:
         await engine.run(call())
     assert long_secret[12:24] not in str(info.value)
@@ -478,6 +453,26 @@ async def test_a_client_pause_holds_every_operation() -> None:
     started = now()
     assert await engine.run(call("other")) == "ok"
     assert 60.0 <= now() - started < 60.5
+
+
+@virtual_time
+async def test_calls_waiting_at_the_gate_do_not_send_into_a_lockout() -> None:
+    """The attempt testing the credentials meets a 60 s lockout: the calls that waited
+    for it send nothing until the lockout is over."""
+    sent_at: list[float] = []
+
+    def handler(request: HttpRequest) -> HttpResponse:
+        sent_at.append(now())
+        return answer("lockout") if len(sent_at) == 1 else answer(value="ok")
+
+    engine, _ = make_engine(handler)
+    started = now()
+    results = await asyncio.gather(
+        *(engine.run(call(quota=None)) for _ in range(5)), return_exceptions=True
+    )
+    assert isinstance(results[0], AuthenticationError)
+    assert results[1:] == ["ok"] * 4
+    assert all(moment >= started + 60.0 for moment in sent_at[1:])
 
 
 @virtual_time

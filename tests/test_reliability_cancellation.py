@@ -39,6 +39,7 @@ from livestats._core.batch import fan_out
 from livestats._core.client import BaseClient
 from livestats.testing import ChinaNetCenterSim, PolyvSim, Simulator, TencentSim
 from tests.conftest import client_tasks
+from tests.virtual_time import virtual_time
 
 #: Scaled down so a batch keeps some calls in flight and many waiting for a slot.
 QUOTA = Quota(10, 0.1)
@@ -112,18 +113,26 @@ def _chinanetcenter(sim: Simulator, limiter: LocalLimiter) -> Setup:
 PROVIDERS = {"tencent": _tencent, "polyv": _polyv, "chinanetcenter": _chinanetcenter}
 
 
-@pytest.fixture
-async def sim() -> AsyncIterator[Simulator]:
-    async with Simulator(
+def _simulator() -> Simulator:
+    """Unpaced, stamping arrivals on the running (virtual-time) loop's clock."""
+    return Simulator(
         seed=5,
+        clock=asyncio.get_running_loop().time,
         tencent=TencentSim(rooms=50, quotas={"get_room_stats": None}),
         polyv=PolyvSim(quotas={"get_stream_info": None}),
         chinanetcenter=ChinaNetCenterSim(quotas={"get_stream_durations": None}),
-    ) as simulator:
-        yield simulator
+    )
 
 
-async def _cancel_after(setup: Setup, delay: float) -> None:
+async def _cancel_after(setup: Setup, delay: float, turns: int) -> None:
+    """Cancel the consumer ``delay`` seconds in, then ``turns`` loop iterations later.
+
+    On virtual time the clock only moves once every request on the wire has its
+    answer, so the delay alone would always cut between requests; the extra turns
+    land the cancellation inside the burst of connects, writes and reads that a
+    freed slot starts.
+    """
+
     async def consume() -> None:
         async with contextlib.aclosing(setup.batch(BATCH)) as results:
             async for _ in results:
@@ -131,6 +140,8 @@ async def _cancel_after(setup: Setup, delay: float) -> None:
 
     task = asyncio.create_task(consume())
     await asyncio.sleep(delay)
+    for _ in range(turns):
+        await asyncio.sleep(0)
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task
@@ -147,9 +158,13 @@ async def _break_after(setup: Setup, count: int) -> None:
 
 
 @pytest.mark.parametrize("provider", sorted(PROVIDERS))
-async def test_batches_cut_short_at_random_points_leave_the_client_whole(
-    sim: Simulator, provider: str
-) -> None:
+@virtual_time
+async def test_batches_cut_short_at_random_points_leave_the_client_whole(provider: str) -> None:
+    async with _simulator() as sim:
+        await _cut_short_runs_leave_the_client_whole(sim, provider)
+
+
+async def _cut_short_runs_leave_the_client_whole(sim: Simulator, provider: str) -> None:
     rng = random.Random(f"cancel-{provider}")
     limiter = LocalLimiter()
     setup = PROVIDERS[provider](sim, limiter)
@@ -157,7 +172,7 @@ async def test_batches_cut_short_at_random_points_leave_the_client_whole(
         before = client_tasks()
         for _ in range(RUNS_PER_PROVIDER):
             if rng.random() < 0.5:
-                await _cancel_after(setup, rng.uniform(0.0, 0.25))
+                await _cancel_after(setup, rng.uniform(0.0, 0.25), rng.randint(0, 3))
             else:
                 await _break_after(setup, rng.randint(1, 40))
             assert client_tasks() - before == set()
@@ -243,10 +258,15 @@ async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> N
             await writer.drain()
 
 
+@virtual_time
 async def test_a_cancelled_request_that_arrives_late_does_not_break_the_quota() -> None:
+    # On virtual time, with the simulator stamping arrivals on the loop's clock: the
+    # slot is held the whole attempt timeout (10 s) longer, which takes no real time.
     quota = Quota(1, 0.5)
     async with Simulator(
-        seed=5, tencent=TencentSim(rooms=5, quotas={"get_room_stats": quota})
+        seed=5,
+        clock=asyncio.get_running_loop().time,
+        tencent=TencentSim(rooms=5, quotas={"get_room_stats": quota}),
     ) as sim:
         host, port = sim.url.removeprefix("http://").split(":")
         # The first request is written at once but reaches the server 0.3 s later.

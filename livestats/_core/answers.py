@@ -12,7 +12,7 @@ from typing import Any
 from livestats._core.http import HttpResponse
 from livestats.errors import LiveStatsError, ProviderError, ResponseDecodingError
 
-__all__ = ["load_json", "not_json", "retry_after_seconds"]
+__all__ = ["http_date", "load_json", "not_json", "retry_after_seconds"]
 
 _TITLE = re.compile(rb"<title>\s*(.*?)\s*</title>", re.IGNORECASE | re.DOTALL)
 
@@ -42,6 +42,20 @@ def not_json(response: HttpResponse, context: dict[str, Any]) -> LiveStatsError:
     return ResponseDecodingError("the answer is not JSON", **context)
 
 
+def http_date(value: str) -> float | None:
+    """An HTTP date (``Thu, 17 May 2012 19:37:58 GMT``) as epoch seconds; None if not one."""
+    if not value.strip():
+        return None
+    try:
+        moment = parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError, OverflowError):
+        return None
+    if moment.tzinfo is None:  # "-0000": UTC with the source's zone unknown (RFC 5322)
+        moment = moment.replace(tzinfo=timezone.utc)
+    seconds = moment.timestamp()
+    return seconds if math.isfinite(seconds) else None
+
+
 def retry_after_seconds(response: HttpResponse, *, now: float) -> float | None:
     """The wait a ``Retry-After`` header asks for, in seconds (RFC 9110: seconds or an HTTP date).
 
@@ -49,18 +63,10 @@ def retry_after_seconds(response: HttpResponse, *, now: float) -> float | None:
     date in the past is a wait of zero; a header that is neither form is ignored.
     """
     value = response.header("Retry-After").strip()
-    if not value:
-        return None
     if value.isascii() and value.isdigit():
         return float(min(int(value), 10**9))
-    try:
-        moment = parsedate_to_datetime(value)
-    except (TypeError, ValueError, IndexError, OverflowError):
-        return None
-    if moment.tzinfo is None:  # "-0000": UTC with the source's zone unknown (RFC 5322)
-        moment = moment.replace(tzinfo=timezone.utc)
-    seconds = moment.timestamp() - now
-    return max(0.0, seconds) if math.isfinite(seconds) else None
+    moment = http_date(value)
+    return None if moment is None else max(0.0, moment - now)
 
 
 def load_json(body: bytes) -> Any:

@@ -12,10 +12,20 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 import attrs
 
+from livestats.errors import ConfigurationError
+
 __all__ = ["Clock", "loop_time"]
+
+
+def _callable(instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
+    if isinstance(value, type) or not callable(value):
+        raise ConfigurationError(
+            f"Clock.{attribute.name} must be a function, not a {type(value).__name__}"
+        )
 
 
 def loop_time() -> float:
@@ -33,9 +43,11 @@ class Clock:
     Give one Clock to a client and to its limiter so both read the same time.
     """
 
-    monotonic: Callable[[], float] = loop_time
-    wall: Callable[[], float] = time.time
-    sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
+    monotonic: Callable[[], float] = attrs.field(default=loop_time, validator=_callable)
+    wall: Callable[[], float] = attrs.field(default=time.time, validator=_callable)
+    sleep: Callable[[float], Awaitable[None]] = attrs.field(
+        default=asyncio.sleep, validator=_callable
+    )
 
     @property
     def follows_loop(self) -> bool:

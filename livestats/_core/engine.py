@@ -218,23 +218,30 @@ class Engine:
             raise ClientClosedError(
                 "the client is closed", provider=self._provider, operation=call.operation
             )
-        if self._refused is not None:
-            raise self._refused_error(call)
-        permit = await self._take_slot(call)
-        probe: asyncio.Future[None] | None = None
-        outcome: Outcome[T] | None = None
-        try:
+        while True:
+            if self._refused is not None:
+                raise self._refused_error(call)
+            permit = await self._take_slot(call)
+            probe: asyncio.Future[None] | None = None
+            outcome: Outcome[T] | None = None
             try:
-                probe = await self._credentials_gate(call)
-            except BaseException:
-                if permit is not None:
-                    await permit.release(sent=False)
-                raise
-            outcome = await self._exchange(call, permit)
-            return outcome
-        finally:
-            if probe is not None:
-                self._end_probe(probe, outcome)
+                try:
+                    probe = await self._credentials_gate(call)
+                except BaseException:
+                    if permit is not None:
+                        await permit.release(sent=False)
+                    raise
+                if self._paused_until > self._clock.monotonic():
+                    # The client was paused while this call waited at the gate (the
+                    # attempt it waited for met a lockout or a block): send nothing now.
+                    if permit is not None:
+                        await permit.release(sent=False)
+                    continue
+                outcome = await self._exchange(call, permit)
+                return outcome
+            finally:
+                if probe is not None:
+                    self._end_probe(probe, outcome)
 
     async def _exchange(self, call: Call[T], permit: Permit | None) -> Outcome[T]:
         """Sign, send, release the slot: the answer classified, or a refusal for a failure."""

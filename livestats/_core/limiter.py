@@ -155,10 +155,13 @@ class LocalLimiter:
             # An injected clock also decides how long a wake-up takes.
             self._sleep = None if clock.follows_loop else clock.sleep
         elif callable(clock) and not isinstance(clock, type):
+            _check_reads_seconds(clock)
             self._clock = clock
             self._sleep = None
         else:
-            raise ConfigurationError(f"clock must be a livestats.Clock, not {clock!r}")
+            raise ConfigurationError(
+                f"clock must be a livestats.Clock, not a {type(clock).__name__}"
+            )
         self._buckets: dict[str, _Bucket] = {}
 
     def __repr__(self) -> str:
@@ -301,6 +304,18 @@ class LocalLimiter:
         await sleep(delay)
         bucket.timer = None  # _drain re-arms; it must not cancel this task
         self._drain(bucket)
+
+
+def _check_reads_seconds(clock: Callable[[], float]) -> None:
+    """A bare monotonic clock must be callable with no argument and give a number."""
+    try:
+        now = clock()
+    except Exception:
+        raise ConfigurationError(
+            "clock must be callable with no argument (like time.monotonic)"
+        ) from None
+    if isinstance(now, bool) or not isinstance(now, (int, float)):
+        raise ConfigurationError(f"clock() must return seconds, not a {type(now).__name__}")
 
 
 _shared: LocalLimiter | None = None

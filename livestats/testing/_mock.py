@@ -27,7 +27,8 @@ import inspect
 from collections.abc import Awaitable, Callable
 
 from livestats._core.http import HttpRequest, HttpResponse
-from livestats.errors import ClientClosedError, ResponseTooLargeError
+from livestats._core.validate import check_seconds
+from livestats.errors import ClientClosedError, ConfigurationError, ResponseTooLargeError
 
 __all__ = ["MockTransport"]
 
@@ -46,10 +47,12 @@ class MockTransport:
     __slots__ = ("_closed", "_handler", "_timeout", "requests")
 
     def __init__(self, handler: Handler, *, timeout: float = 10.0) -> None:
-        if not callable(handler):
-            raise TypeError(f"handler must be callable, not {handler!r}")
+        if isinstance(handler, type) or not callable(handler):
+            raise ConfigurationError(
+                f"handler must be a function of the request, not a {type(handler).__name__}"
+            )
         self._handler = handler
-        self._timeout = float(timeout)
+        self._timeout = check_seconds(timeout, "timeout")
         self._closed = False
         #: Every request sent, in order.
         self.requests: list[HttpRequest] = []

@@ -14,12 +14,11 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Mapping
 from datetime import datetime, timedelta, timezone
-from email.utils import parsedate_to_datetime
 from typing import Any
 
 import cattrs
 
-from livestats._core.answers import load_json, not_json
+from livestats._core.answers import http_date, load_json, not_json
 from livestats._core.convert import make_converter
 from livestats._core.http import HttpRequest, HttpResponse
 from livestats.errors import (
@@ -241,16 +240,7 @@ def _off_envelope(response: HttpResponse, problem: str, context: dict[str, Any])
 
 def server_time(response: HttpResponse) -> float | None:
     """Polyv's clock (epoch s, 1 s resolution) from the ``Date`` header, if it has a usable one."""
-    value = next((v for k, v in response.headers.items() if k.lower() == "date"), None)
-    if not value:
-        return None
-    try:
-        moment = parsedate_to_datetime(value)
-    except (TypeError, ValueError, IndexError, OverflowError):
-        return None
-    if moment.tzinfo is None:  # "-0000": UTC with the source's zone unknown (RFC 5322)
-        moment = moment.replace(tzinfo=timezone.utc)
-    return moment.timestamp()
+    return http_date(response.header("Date"))
 
 
 # -- converter ------------------------------------------------------------------------------
