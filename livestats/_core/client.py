@@ -62,6 +62,7 @@ class BaseClient:
             max_response_bytes=settings.max_response_bytes,
             secrets=secrets,
             renew_credentials=renew_credentials,
+            on_event=settings.on_event,
         )
 
     async def __aenter__(self: Self) -> Self:
@@ -88,6 +89,12 @@ class BaseClient:
     def settings(self) -> ClientSettings:
         """The settings in force (share them: ``OtherClient(..., settings=client.settings)``)."""
         return self._settings
+
+    @property
+    def event_failures(self) -> int:
+        """How many times the ``on_event`` handler raised (the first is logged, once)."""
+        sink = self._engine.sink
+        return 0 if sink is None else sink.failures
 
     @property
     def quotas(self) -> dict[str, Quota | None]:

@@ -49,6 +49,18 @@ from livestats.errors import (
     RedirectError,
     ResponseDecodingError,
 )
+from livestats.events import (
+    CallFinished,
+    ClientPaused,
+    EventHandler,
+    EventSink,
+    RequestFinished,
+    RequestSent,
+    RetryScheduled,
+    SlotWaited,
+    Throttled,
+    WaitStarted,
+)
 
 __all__ = ["Call", "Engine", "Signing"]
 
@@ -104,6 +116,7 @@ class Engine:
         "_renew",
         "_retry",
         "_verified",
+        "sink",
         "transport",
     )
 
@@ -118,8 +131,11 @@ class Engine:
         max_response_bytes: int,
         secrets: Iterable[str] = (),
         renew_credentials: Callable[[], bool] | None = None,
+        on_event: EventHandler | None = None,
     ) -> None:
         self._provider = provider
+        #: Where events go; None (no handler) costs one comparison per step.
+        self.sink = EventSink(on_event) if on_event is not None else None
         self.transport = transport
         self._limiter = limiter
         self._retry = retry
@@ -162,11 +178,34 @@ class Engine:
 
     async def run(self, call: Call[T]) -> T:
         started = self._clock.monotonic()
+        tries = [0]
+        if self.sink is None:
+            return await self._run(call, started, tries)
+        outcome = "ok"
+        try:
+            return await self._run(call, started, tries)
+        except BaseException as exc:
+            outcome = type(exc).__name__
+            raise
+        finally:
+            self.sink.emit(
+                CallFinished(
+                    provider=self._provider,
+                    operation=call.operation,
+                    quota_key=call.quota_key,
+                    outcome=outcome,
+                    attempts=tries[0],
+                    duration=self._clock.monotonic() - started,
+                )
+            )
+
+    async def _run(self, call: Call[T], started: float, tries: list[int]) -> T:
         attempt = 0
         renewed = corrected = False
         while True:
             attempt += 1
-            outcome = await self._attempt(call)
+            tries[0] += 1
+            outcome = await self._attempt(call, attempt)
             if isinstance(outcome, Value):
                 return outcome.value
             refusal = outcome
@@ -203,12 +242,22 @@ class Engine:
                 type(refusal.error).__name__,
                 wait,
             )
+            if self.sink is not None:
+                self.sink.emit(
+                    RetryScheduled(
+                        provider=self._provider,
+                        operation=call.operation,
+                        attempt=attempt,
+                        error_type=type(refusal.error).__name__,
+                        delay=wait,
+                    )
+                )
             if wait > 0:
                 await self._clock.sleep(wait)
 
     # -- one attempt ---------------------------------------------------------------------
 
-    async def _attempt(self, call: Call[T]) -> Outcome[T]:
+    async def _attempt(self, call: Call[T], attempt: int) -> Outcome[T]:
         """Slot, credentials gate, then the exchange.
 
         The gate comes after the slot, so the attempt that tests the credentials
@@ -237,20 +286,30 @@ class Engine:
                     if permit is not None:
                         await permit.release(sent=False)
                     continue
-                outcome = await self._exchange(call, permit)
+                outcome = await self._exchange(call, permit, attempt)
                 return outcome
             finally:
                 if probe is not None:
                     self._end_probe(probe, outcome)
 
-    async def _exchange(self, call: Call[T], permit: Permit | None) -> Outcome[T]:
+    async def _exchange(self, call: Call[T], permit: Permit | None, attempt: int) -> Outcome[T]:
         """Sign, send, release the slot: the answer classified, or a refusal for a failure."""
         sent = answered = False
         secrets: list[str] = []
+        sent_at = self._clock.monotonic()
         try:
             request = call.sign(self.signing())
             secrets = request.secret_values()
             sent = True
+            if self.sink is not None:
+                self.sink.emit(
+                    RequestSent(
+                        provider=self._provider,
+                        operation=call.operation,
+                        quota_key=call.quota_key,
+                        attempt=attempt,
+                    )
+                )
             response = await self.transport.send(
                 request, operation=call.operation, max_bytes=self._max_bytes
             )
@@ -259,7 +318,14 @@ class Engine:
             # A transport failure, an answer over the size limit, a closed client.
             sent = sent and getattr(err, "request_sent", True)
             answered = err.http_status is not None
-            return Refusal.of(self._redactor.error(err, secrets))
+            refusal = Refusal.of(self._redactor.error(err, secrets))
+            if self.sink is not None and sent:
+                self._finished(call, refusal, None, self._clock.monotonic() - sent_at, attempt)
+            return refusal
+        except asyncio.CancelledError:
+            if self.sink is not None and sent:  # every RequestSent has its RequestFinished
+                self._finished(call, None, None, self._clock.monotonic() - sent_at, attempt)
+            raise
         finally:
             if permit is not None:
                 # Sent but unanswered (cancelled, timed out, connection lost): the request
@@ -269,7 +335,37 @@ class Engine:
         outcome = self._classify(call, response)
         if isinstance(outcome, Refusal):
             outcome = attrs.evolve(outcome, error=self._redactor.error(outcome.error, secrets))
+        if self.sink is not None:
+            self._finished(call, outcome, response.status, response.elapsed, attempt)
         return outcome
+
+    def _finished(
+        self,
+        call: Call[T],
+        outcome: Outcome[T] | None,
+        status: int | None,
+        latency: float,
+        attempt: int,
+    ) -> None:
+        """Report an attempt's end; ``outcome`` None: it was cancelled."""
+        assert self.sink is not None
+        error = outcome.error if isinstance(outcome, Refusal) else None
+        if outcome is None:
+            label = "CancelledError"
+        else:
+            label = "ok" if error is None else type(error).__name__
+        self.sink.emit(
+            RequestFinished(
+                provider=self._provider,
+                operation=call.operation,
+                quota_key=call.quota_key,
+                outcome=label,
+                http_status=status,
+                vendor_code=None if error is None else error.vendor_code,
+                latency=latency,
+                attempt=attempt,
+            )
+        )
 
     def _end_probe(self, probe: asyncio.Future[None], outcome: Outcome[T] | None) -> None:
         if outcome is not None and _proves_credentials(outcome):
@@ -332,15 +428,36 @@ class Engine:
     # -- acting on a refusal -------------------------------------------------------------
 
     async def _act(self, call: Call[T], refusal: Refusal) -> None:
+        error = refusal.error
         if refusal.pause_client is not None:
             self.pause(refusal.pause_client)
-        if isinstance(refusal.error, RateLimitedError) and call.quota is not None:
+            if self.sink is not None:
+                reason = error.vendor_code if error.vendor_code is not None else type(error)
+                self.sink.emit(
+                    ClientPaused(
+                        provider=self._provider,
+                        seconds=refusal.pause_client,
+                        reason=getattr(reason, "__name__", str(reason)),
+                    )
+                )
+        if isinstance(error, RateLimitedError) and call.quota is not None:
             # The provider counted more than we sent, or its window is not ours: let its
             # window empty (or wait what it asked) before this quota key sends again.
             asked = (refusal.pause_operation, refusal.retry_after)
             seconds = next((s for s in asked if s is not None), call.quota.period)
             if seconds > 0:
                 await self._limiter.pause(call.quota_key, seconds)
+            if self.sink is not None:
+                code = error.vendor_code
+                self.sink.emit(
+                    Throttled(
+                        provider=self._provider,
+                        operation=call.operation,
+                        quota_key=call.quota_key,
+                        signal=f"HTTP {error.http_status}" if code is None else str(code),
+                        pause=seconds,
+                    )
+                )
         elif refusal.pause_operation is not None and call.quota is not None:
             await self._limiter.pause(call.quota_key, refusal.pause_operation)
         if refusal.credentials_refused:
@@ -429,6 +546,28 @@ class Engine:
 
         A call with ``wait_if_paused=False`` fails instead of waiting out either pause.
         """
+        sink = self.sink
+        if sink is None:
+            return await self._wait_for_slot(call)
+        where = {"provider": self._provider, "operation": call.operation}
+        sink.emit(WaitStarted(**where, quota_key=call.quota_key))
+        asked = self._clock.monotonic()
+        granted = False
+        try:
+            permit = await self._wait_for_slot(call)
+            granted = True
+            return permit
+        finally:  # every WaitStarted has its SlotWaited: a gauge of waiters stays true
+            sink.emit(
+                SlotWaited(
+                    **where,
+                    quota_key=call.quota_key,
+                    seconds=self._clock.monotonic() - asked,
+                    granted=granted,
+                )
+            )
+
+    async def _wait_for_slot(self, call: Call[T]) -> Permit | None:
         while True:
             await self._wait_while_paused(call)
             if call.quota is None:

@@ -20,6 +20,7 @@ from livestats._core.limiter import Limiter
 from livestats._core.retry import RetryPolicy
 from livestats._core.validate import check_limiter, check_seconds, shown
 from livestats.errors import ConfigurationError
+from livestats.events import EventHandler
 
 __all__ = ["DEFAULT_MAX_RESPONSE_BYTES", "ClientOptions", "ClientSettings"]
 
@@ -46,6 +47,13 @@ def _transport(_: object, attribute: attrs.Attribute[Any], value: object) -> Non
 def _limiter(_: object, attribute: attrs.Attribute[Any], value: object) -> None:
     if value is not None:
         check_limiter(value)
+
+
+def _handler(_: object, attribute: attrs.Attribute[Any], value: object) -> None:
+    if value is not None and (isinstance(value, type) or not callable(value)):
+        raise ConfigurationError(
+            f"on_event must be a function of the event, not a {type(value).__name__}"
+        )
 
 
 def _retry(_: object, attribute: attrs.Attribute[Any], value: object) -> None:
@@ -89,6 +97,8 @@ class ClientSettings:
       (the running loop's by default).
     - ``max_response_bytes``: the longest answer read, counted after
       decompression (see :data:`DEFAULT_MAX_RESPONSE_BYTES`).
+    - ``on_event``: a function (plain or ``async``) given every
+      :mod:`livestats.events` event: metrics, logs, alerts. It never breaks a call.
     """
 
     session: aiohttp.ClientSession | None = attrs.field(default=None, validator=_session)
@@ -98,6 +108,7 @@ class ClientSettings:
     timeout: float = attrs.field(default=10.0, converter=_timeout)
     clock: Clock = attrs.field(factory=Clock, validator=_clock)
     max_response_bytes: int = attrs.field(default=DEFAULT_MAX_RESPONSE_BYTES, converter=_byte_count)
+    on_event: EventHandler | None = attrs.field(default=None, validator=_handler)
 
     def __attrs_post_init__(self) -> None:
         if self.session is not None and self.transport is not None:
@@ -142,3 +153,4 @@ class ClientOptions(TypedDict, total=False):
     timeout: float
     clock: Clock | None
     max_response_bytes: int
+    on_event: EventHandler | None
