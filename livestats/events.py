@@ -62,6 +62,8 @@ class WaitStarted:
 
     provider: str
     operation: str
+    #: Which call (numbered per client) the event belongs to: its attempts share it.
+    call_id: int
     quota_key: str
 
 
@@ -71,6 +73,8 @@ class RequestSent:
 
     provider: str
     operation: str
+    #: Which call (numbered per client) the event belongs to: its attempts share it.
+    call_id: int
     quota_key: str
     attempt: int
 
@@ -81,6 +85,8 @@ class RequestFinished:
 
     provider: str
     operation: str
+    #: Which call (numbered per client) the event belongs to: its attempts share it.
+    call_id: int
     quota_key: str
     #: ``"ok"``, or the class name of the error the attempt ended in.
     outcome: str
@@ -99,6 +105,8 @@ class CallFinished:
 
     provider: str
     operation: str
+    #: Which call (numbered per client) the event belongs to: its attempts share it.
+    call_id: int
     quota_key: str
     outcome: str
     attempts: int
@@ -116,6 +124,8 @@ class SlotWaited:
 
     provider: str
     operation: str
+    #: Which call (numbered per client) the event belongs to: its attempts share it.
+    call_id: int
     quota_key: str
     seconds: float
     granted: bool = True
@@ -127,6 +137,8 @@ class RetryScheduled:
 
     provider: str
     operation: str
+    #: Which call (numbered per client) the event belongs to: its attempts share it.
+    call_id: int
     attempt: int
     error_type: str
     delay: float
@@ -141,6 +153,8 @@ class Throttled:
 
     provider: str
     operation: str
+    #: Which call (numbered per client) the event belongs to: its attempts share it.
+    call_id: int
     quota_key: str
     signal: str
     pause: float

@@ -83,6 +83,7 @@ async def test_a_call_reports_its_slot_wait_attempts_retries_and_end() -> None:
     retry = next(e for e in events if isinstance(e, RetryScheduled))
     assert retry.error_type == "ProviderError"
     assert 0.25 <= retry.delay <= 0.5
+    assert {getattr(event, "call_id", None) for event in events} == {1}  # one call
     done = events[-1]
     assert isinstance(done, CallFinished)
     assert (done.outcome, done.attempts) == ("ok", 2)

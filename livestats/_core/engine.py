@@ -26,6 +26,7 @@ every call fails at once with an error that ``dooms_batch``.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 from collections.abc import Callable, Iterable
 from datetime import datetime, timezone
@@ -92,6 +93,8 @@ class Call(Generic[T]):
     #: While the quota key or the client is paused, wait (``True``) or fail at once
     #: with a RateLimitedError that says until when (``False``).
     wait_if_paused: bool = True
+    #: Numbers the call in its events (set by the engine when a handler listens).
+    call_id: int = 0
 
 
 class Engine:
@@ -106,6 +109,7 @@ class Engine:
         "_clock",
         "_clock_offset",
         "_closed",
+        "_ids",
         "_limiter",
         "_max_bytes",
         "_paused_until",
@@ -136,6 +140,7 @@ class Engine:
         self._provider = provider
         #: Where events go; None (no handler) costs one comparison per step.
         self.sink = EventSink(on_event) if on_event is not None else None
+        self._ids = itertools.count(1)
         self.transport = transport
         self._limiter = limiter
         self._retry = retry
@@ -181,6 +186,7 @@ class Engine:
         tries = [0]
         if self.sink is None:
             return await self._run(call, started, tries)
+        call = attrs.evolve(call, call_id=next(self._ids))
         outcome = "ok"
         try:
             return await self._run(call, started, tries)
@@ -193,6 +199,7 @@ class Engine:
                     provider=self._provider,
                     operation=call.operation,
                     quota_key=call.quota_key,
+                    call_id=call.call_id,
                     outcome=outcome,
                     attempts=tries[0],
                     duration=self._clock.monotonic() - started,
@@ -247,6 +254,7 @@ class Engine:
                     RetryScheduled(
                         provider=self._provider,
                         operation=call.operation,
+                        call_id=call.call_id,
                         attempt=attempt,
                         error_type=type(refusal.error).__name__,
                         delay=wait,
@@ -306,6 +314,7 @@ class Engine:
                     RequestSent(
                         provider=self._provider,
                         operation=call.operation,
+                        call_id=call.call_id,
                         quota_key=call.quota_key,
                         attempt=attempt,
                     )
@@ -358,6 +367,7 @@ class Engine:
             RequestFinished(
                 provider=self._provider,
                 operation=call.operation,
+                call_id=call.call_id,
                 quota_key=call.quota_key,
                 outcome=label,
                 http_status=status,
@@ -453,6 +463,7 @@ class Engine:
                     Throttled(
                         provider=self._provider,
                         operation=call.operation,
+                        call_id=call.call_id,
                         quota_key=call.quota_key,
                         signal=f"HTTP {error.http_status}" if code is None else str(code),
                         pause=seconds,
@@ -549,8 +560,15 @@ class Engine:
         sink = self.sink
         if sink is None:
             return await self._wait_for_slot(call)
-        where = {"provider": self._provider, "operation": call.operation}
-        sink.emit(WaitStarted(**where, quota_key=call.quota_key))
+        provider, operation, key, call_id = (
+            self._provider,
+            call.operation,
+            call.quota_key,
+            call.call_id,
+        )
+        sink.emit(
+            WaitStarted(provider=provider, operation=operation, quota_key=key, call_id=call_id)
+        )
         asked = self._clock.monotonic()
         granted = False
         try:
@@ -560,8 +578,10 @@ class Engine:
         finally:  # every WaitStarted has its SlotWaited: a gauge of waiters stays true
             sink.emit(
                 SlotWaited(
-                    **where,
-                    quota_key=call.quota_key,
+                    provider=provider,
+                    operation=operation,
+                    quota_key=key,
+                    call_id=call_id,
                     seconds=self._clock.monotonic() - asked,
                     granted=granted,
                 )
