@@ -231,7 +231,7 @@ class EventSink:
     def emit(self, event: Event) -> None:
         try:
             result = self._handler(event)
-            if inspect.isawaitable(result):
+            if result is not None and inspect.isawaitable(result):
                 task = asyncio.ensure_future(self._awaited(result))
                 self._tasks.add(task)
                 task.add_done_callback(self._tasks.discard)

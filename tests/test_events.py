@@ -83,7 +83,7 @@ async def test_a_call_reports_its_slot_wait_attempts_retries_and_end() -> None:
     retry = next(e for e in events if isinstance(e, RetryScheduled))
     assert retry.error_type == "ProviderError"
     assert 0.25 <= retry.delay <= 0.5
-    assert {getattr(event, "call_id", None) for event in events} == {1}  # one call
+    assert len({getattr(event, "call_id", None) for event in events}) == 1  # one call
     done = events[-1]
     assert isinstance(done, CallFinished)
     assert (done.outcome, done.attempts) == ("ok", 2)
@@ -211,3 +211,68 @@ def test_a_handler_that_is_not_a_function_is_refused() -> None:
         client([ok()], on_event="print")
     with pytest.raises(livestats.ConfigurationError):
         chain(print, 42)  # type: ignore[arg-type]
+
+
+@virtual_time
+async def test_a_transport_bug_still_closes_its_request_event() -> None:
+    """A transport that raises something of its own (a bug) leaves no request open."""
+    events: list[Event] = []
+
+    def vendor(request: HttpRequest) -> HttpResponse:
+        raise KeyError("transport bug")
+
+    tencent = livestats.TencentClient(
+        1400000000,
+        "admin",
+        secret_key=SECRET,
+        transport=MockTransport(vendor),
+        limiter=LocalLimiter(),
+        on_event=events.append,
+    )
+    with pytest.raises(KeyError):
+        await tencent.get_room_stats("room-1")
+    finished = [e for e in events if isinstance(e, RequestFinished)]
+    assert [e.outcome for e in finished] == ["KeyError"]
+    assert isinstance(events[-1], CallFinished)
+    assert events[-1].outcome == "KeyError"
+
+
+@virtual_time
+async def test_one_lockout_is_one_client_paused_event_however_many_calls_meet_it() -> None:
+    """Five calls in flight meet one 70050 lockout together: one pause, one event."""
+    events: list[Event] = []
+    all_sent = asyncio.Event()
+    seen = 0
+
+    async def vendor(request: HttpRequest) -> HttpResponse:
+        nonlocal seen
+        seen += 1
+        if seen == 1:
+            return ok()  # the credentials are accepted first
+        if seen == 6:
+            all_sent.set()
+        await all_sent.wait()
+        return fail(70050)
+
+    tencent = livestats.TencentClient(
+        1400000000,
+        "admin",
+        secret_key=SECRET,
+        transport=MockTransport(vendor),
+        limiter=LocalLimiter(),
+        on_event=events.append,
+    )
+    await tencent.get_room_stats("room-0")
+    results = await asyncio.gather(
+        *(tencent.get_room_stats(f"room-{i}") for i in range(5)), return_exceptions=True
+    )
+    assert all(isinstance(r, livestats.AuthenticationError) for r in results)
+    assert sum(isinstance(e, ClientPaused) for e in events) == 1
+
+
+@virtual_time
+async def test_a_rate_limit_is_reported_with_pacing_off_too() -> None:
+    events: list[Event] = []
+    tencent = client([fail(60007), ok()], on_event=events.append, quotas={"get_room_stats": None})
+    await tencent.get_room_stats("room-1")
+    assert [(e.signal, e.pause) for e in events if isinstance(e, Throttled)] == [("60007", 0.0)]

@@ -93,8 +93,6 @@ class Call(Generic[T]):
     #: While the quota key or the client is paused, wait (``True``) or fail at once
     #: with a RateLimitedError that says until when (``False``).
     wait_if_paused: bool = True
-    #: Numbers the call in its events (set by the engine when a handler listens).
-    call_id: int = 0
 
 
 class Engine:
@@ -109,7 +107,6 @@ class Engine:
         "_clock",
         "_clock_offset",
         "_closed",
-        "_ids",
         "_limiter",
         "_max_bytes",
         "_paused_until",
@@ -140,7 +137,7 @@ class Engine:
         self._provider = provider
         #: Where events go; None (no handler) costs one comparison per step.
         self.sink = EventSink(on_event) if on_event is not None else None
-        self._ids = itertools.count(1)
+
         self.transport = transport
         self._limiter = limiter
         self._retry = retry
@@ -183,13 +180,12 @@ class Engine:
 
     async def run(self, call: Call[T]) -> T:
         started = self._clock.monotonic()
-        tries = [0]
         if self.sink is None:
-            return await self._run(call, started, tries)
-        call = attrs.evolve(call, call_id=next(self._ids))
+            return await self._run(call, started, _Trace(0))
+        trace = _Trace(next(_call_ids))
         outcome = "ok"
         try:
-            return await self._run(call, started, tries)
+            return await self._run(call, started, trace)
         except BaseException as exc:
             outcome = type(exc).__name__
             raise
@@ -199,24 +195,23 @@ class Engine:
                     provider=self._provider,
                     operation=call.operation,
                     quota_key=call.quota_key,
-                    call_id=call.call_id,
+                    call_id=trace.call_id,
                     outcome=outcome,
-                    attempts=tries[0],
+                    attempts=trace.tries,
                     duration=self._clock.monotonic() - started,
                 )
             )
 
-    async def _run(self, call: Call[T], started: float, tries: list[int]) -> T:
+    async def _run(self, call: Call[T], started: float, trace: _Trace) -> T:
         attempt = 0
         renewed = corrected = False
         while True:
             attempt += 1
-            tries[0] += 1
-            outcome = await self._attempt(call, attempt)
+            outcome = await self._attempt(call, trace)
             if isinstance(outcome, Value):
                 return outcome.value
             refusal = outcome
-            await self._act(call, refusal)
+            await self._act(call, refusal, trace)
             if refusal.renew_credentials and not renewed:
                 renewed = True
                 if self._renew is not None and self._renew():
@@ -254,8 +249,8 @@ class Engine:
                     RetryScheduled(
                         provider=self._provider,
                         operation=call.operation,
-                        call_id=call.call_id,
-                        attempt=attempt,
+                        call_id=trace.call_id,
+                        attempt=trace.tries,
                         error_type=type(refusal.error).__name__,
                         delay=wait,
                     )
@@ -265,7 +260,7 @@ class Engine:
 
     # -- one attempt ---------------------------------------------------------------------
 
-    async def _attempt(self, call: Call[T], attempt: int) -> Outcome[T]:
+    async def _attempt(self, call: Call[T], trace: _Trace) -> Outcome[T]:
         """Slot, credentials gate, then the exchange.
 
         The gate comes after the slot, so the attempt that tests the credentials
@@ -278,7 +273,7 @@ class Engine:
         while True:
             if self._refused is not None:
                 raise self._refused_error(call)
-            permit = await self._take_slot(call)
+            permit = await self._take_slot(call, trace)
             probe: asyncio.Future[None] | None = None
             outcome: Outcome[T] | None = None
             try:
@@ -294,13 +289,13 @@ class Engine:
                     if permit is not None:
                         await permit.release(sent=False)
                     continue
-                outcome = await self._exchange(call, permit, attempt)
+                outcome = await self._exchange(call, permit, trace)
                 return outcome
             finally:
                 if probe is not None:
                     self._end_probe(probe, outcome)
 
-    async def _exchange(self, call: Call[T], permit: Permit | None, attempt: int) -> Outcome[T]:
+    async def _exchange(self, call: Call[T], permit: Permit | None, trace: _Trace) -> Outcome[T]:
         """Sign, send, release the slot: the answer classified, or a refusal for a failure."""
         sent = answered = False
         secrets: list[str] = []
@@ -309,14 +304,15 @@ class Engine:
             request = call.sign(self.signing())
             secrets = request.secret_values()
             sent = True
+            trace.tries += 1
             if self.sink is not None:
                 self.sink.emit(
                     RequestSent(
                         provider=self._provider,
                         operation=call.operation,
-                        call_id=call.call_id,
+                        call_id=trace.call_id,
                         quota_key=call.quota_key,
-                        attempt=attempt,
+                        attempt=trace.tries,
                     )
                 )
             response = await self.transport.send(
@@ -329,11 +325,13 @@ class Engine:
             answered = err.http_status is not None
             refusal = Refusal.of(self._redactor.error(err, secrets))
             if self.sink is not None and sent:
-                self._finished(call, refusal, None, self._clock.monotonic() - sent_at, attempt)
+                latency = self._clock.monotonic() - sent_at
+                self._finished(call, refusal, err.http_status, latency, trace)
             return refusal
-        except asyncio.CancelledError:
+        except BaseException as exc:  # cancelled, or a transport's own bug
             if self.sink is not None and sent:  # every RequestSent has its RequestFinished
-                self._finished(call, None, None, self._clock.monotonic() - sent_at, attempt)
+                latency = self._clock.monotonic() - sent_at
+                self._finished(call, type(exc).__name__, None, latency, trace)
             raise
         finally:
             if permit is not None:
@@ -345,35 +343,35 @@ class Engine:
         if isinstance(outcome, Refusal):
             outcome = attrs.evolve(outcome, error=self._redactor.error(outcome.error, secrets))
         if self.sink is not None:
-            self._finished(call, outcome, response.status, response.elapsed, attempt)
+            self._finished(call, outcome, response.status, response.elapsed, trace)
         return outcome
 
     def _finished(
         self,
         call: Call[T],
-        outcome: Outcome[T] | None,
+        outcome: Outcome[T] | str,
         status: int | None,
         latency: float,
-        attempt: int,
+        trace: _Trace,
     ) -> None:
-        """Report an attempt's end; ``outcome`` None: it was cancelled."""
+        """Report an attempt's end; ``outcome`` a string: the exception that ended it."""
         assert self.sink is not None
         error = outcome.error if isinstance(outcome, Refusal) else None
-        if outcome is None:
-            label = "CancelledError"
+        if isinstance(outcome, str):
+            label = outcome
         else:
             label = "ok" if error is None else type(error).__name__
         self.sink.emit(
             RequestFinished(
                 provider=self._provider,
                 operation=call.operation,
-                call_id=call.call_id,
+                call_id=trace.call_id,
                 quota_key=call.quota_key,
                 outcome=label,
                 http_status=status,
                 vendor_code=None if error is None else error.vendor_code,
                 latency=latency,
-                attempt=attempt,
+                attempt=trace.tries,
             )
         )
 
@@ -437,11 +435,12 @@ class Engine:
 
     # -- acting on a refusal -------------------------------------------------------------
 
-    async def _act(self, call: Call[T], refusal: Refusal) -> None:
+    async def _act(self, call: Call[T], refusal: Refusal, trace: _Trace) -> None:
         error = refusal.error
         if refusal.pause_client is not None:
+            already = self._paused_until > self._clock.monotonic()
             self.pause(refusal.pause_client)
-            if self.sink is not None:
+            if self.sink is not None and not already:  # one event per pause, not per call
                 reason = error.vendor_code if error.vendor_code is not None else type(error)
                 self.sink.emit(
                     ClientPaused(
@@ -450,20 +449,22 @@ class Engine:
                         reason=getattr(reason, "__name__", str(reason)),
                     )
                 )
-        if isinstance(error, RateLimitedError) and call.quota is not None:
+        if isinstance(error, RateLimitedError):
             # The provider counted more than we sent, or its window is not ours: let its
             # window empty (or wait what it asked) before this quota key sends again.
-            asked = (refusal.pause_operation, refusal.retry_after)
-            seconds = next((s for s in asked if s is not None), call.quota.period)
-            if seconds > 0:
-                await self._limiter.pause(call.quota_key, seconds)
+            seconds = 0.0
+            if call.quota is not None:
+                asked = (refusal.pause_operation, refusal.retry_after)
+                seconds = next((s for s in asked if s is not None), call.quota.period)
+                if seconds > 0:
+                    await self._limiter.pause(call.quota_key, seconds)
             if self.sink is not None:
                 code = error.vendor_code
                 self.sink.emit(
                     Throttled(
                         provider=self._provider,
                         operation=call.operation,
-                        call_id=call.call_id,
+                        call_id=trace.call_id,
                         quota_key=call.quota_key,
                         signal=f"HTTP {error.http_status}" if code is None else str(code),
                         pause=seconds,
@@ -552,7 +553,7 @@ class Engine:
             dooms_batch=True,
         )
 
-    async def _take_slot(self, call: Call[T]) -> Permit | None:
+    async def _take_slot(self, call: Call[T], trace: _Trace) -> Permit | None:
         """Wait out a client pause, then for a quota slot; a pause that began meanwhile wins.
 
         A call with ``wait_if_paused=False`` fails instead of waiting out either pause.
@@ -564,7 +565,7 @@ class Engine:
             self._provider,
             call.operation,
             call.quota_key,
-            call.call_id,
+            trace.call_id,
         )
         sink.emit(
             WaitStarted(provider=provider, operation=operation, quota_key=key, call_id=call_id)
@@ -619,6 +620,20 @@ class Engine:
             retry_after=seconds,
             until=until,
         )
+
+
+#: Numbers every call of the process in its events, so clients sharing a handler differ.
+_call_ids = itertools.count(1)
+
+
+class _Trace:
+    """What the events of one call share: its number and the attempts it has sent."""
+
+    __slots__ = ("call_id", "tries")
+
+    def __init__(self, call_id: int) -> None:
+        self.call_id = call_id
+        self.tries = 0
 
 
 def _proves_credentials(outcome: Outcome[T]) -> bool:

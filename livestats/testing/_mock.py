@@ -23,8 +23,11 @@ sent, in order.
 
 from __future__ import annotations
 
+import asyncio
 import inspect
 from collections.abc import Awaitable, Callable
+
+import attrs
 
 from livestats._core.http import HttpRequest, HttpResponse
 from livestats._core.validate import check_seconds
@@ -73,11 +76,15 @@ class MockTransport:
         if self._closed:
             raise ClientClosedError("the client is closed", operation=operation)
         self.requests.append(request)
+        loop = asyncio.get_running_loop()
+        sent = loop.time()
         answer = self._handler(request)
         if inspect.isawaitable(answer):
             answer = await answer
         if not isinstance(answer, HttpResponse):
             raise TypeError(f"the handler must return a livestats.HttpResponse, not {answer!r}")
+        if not answer.elapsed:  # the time the handler took, on the loop's clock
+            answer = attrs.evolve(answer, elapsed=loop.time() - sent)
         if len(answer.body) > max_bytes:
             raise ResponseTooLargeError(
                 f"the answer is larger than max_response_bytes={max_bytes}",
