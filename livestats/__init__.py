@@ -10,10 +10,12 @@ from livestats._core.batch import BatchResult
 from livestats._core.clock import Clock
 from livestats._core.http import HttpRequest, HttpResponse, Transport
 from livestats._core.limiter import Limiter, LocalLimiter, Permit, shared_limiter
+from livestats._core.poll import Sweep
 from livestats._core.quota import Quota
 from livestats._core.redis_limiter import RedisLimiter
 from livestats._core.retry import RetryPolicy
 from livestats._core.settings import DEFAULT_MAX_RESPONSE_BYTES, ClientSettings
+from livestats._core.sqlite_limiter import SQLiteLimiter
 from livestats._core.transport import AiohttpTransport
 from livestats.errors import (
     AuthenticationError,
@@ -74,8 +76,10 @@ __all__ = [
     "RetryPolicy",
     "RoomStats",
     "RoomSummary",
+    "SQLiteLimiter",
     "StreamDuration",
     "StreamInfoSample",
+    "Sweep",
     "TencentClient",
     "Transport",
     "TransportError",

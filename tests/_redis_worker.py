@@ -1,9 +1,10 @@
-"""A collection worker process for the multi-process RedisLimiter test (spawn-importable)."""
+"""Worker processes for the multi-process RedisLimiter tests (spawn-importable)."""
 
 from __future__ import annotations
 
 import asyncio
-from multiprocessing.synchronize import Barrier
+import time
+from multiprocessing.synchronize import Barrier, Event
 from typing import Any
 
 from livestats import Quota, RedisLimiter, TencentClient
@@ -19,13 +20,17 @@ def collect_room_stats(
     quota: tuple[int, float],
     start: Barrier,
     results: Any,
+    cluster: bool = False,
 ) -> None:
-    """Collect ``room_ids`` with a client and a RedisLimiter of this process's own."""
+    """Collect ``room_ids`` with a client and a RedisLimiter of this process's own.
+
+    ``cluster``: ``redis_url`` names a node of a Redis Cluster.
+    """
 
     async def main() -> tuple[int, int]:
         sdkappid, identifier, secret_key = credentials
         async with (
-            RedisLimiter(redis_url, key_prefix=key_prefix) as limiter,
+            RedisLimiter(redis_url, key_prefix=key_prefix, cluster=cluster) as limiter,
             TencentClient(
                 sdkappid,
                 identifier,
@@ -42,3 +47,36 @@ def collect_room_stats(
             return ok, failed
 
     results.put(asyncio.run(main()))
+
+
+def hold_slots(
+    *,
+    redis_url: str,
+    key_prefix: str,
+    quota: tuple[int, float],
+    hold: int,
+    wait: int,
+    limiter_options: dict[str, Any],
+    ready: Event,
+    results: Any,
+) -> None:
+    """Take ``hold`` slots and never release them; queue ``wait`` more waiters; then hang.
+
+    Puts the (``time.monotonic``) moments it was granted each slot on ``results``
+    and sets ``ready``; the test then kills this process with SIGKILL.
+    """
+
+    async def main() -> None:
+        limiter = RedisLimiter(redis_url, key_prefix=key_prefix, **limiter_options)
+        granted = []
+        for _ in range(hold):
+            await limiter.acquire("k", Quota(*quota))
+            granted.append(time.monotonic())
+        waiters = [asyncio.ensure_future(limiter.acquire("k", Quota(*quota))) for _ in range(wait)]
+        await asyncio.sleep(0.2)  # the waiters have their tickets
+        results.put(granted)
+        ready.set()
+        await asyncio.sleep(3600)  # killed long before
+        del waiters
+
+    asyncio.run(main())

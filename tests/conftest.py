@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import random
 import shutil
 import time
-from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Iterator
 from typing import Any, TypeVar
 
 import pytest
+from aiohttp import web
 
 from livestats import Clock, LocalLimiter, RetryPolicy, TencentClient
 from livestats.testing import Simulator, TencentSim, redis_server
@@ -17,27 +19,70 @@ MakeClient = Callable[..., TencentClient]
 T = TypeVar("T")
 
 
+def tencent_simulator(**kwargs: Any) -> Simulator:
+    """The ``sim`` fixture's simulator (not started); ``kwargs`` go to :class:`Simulator`."""
+    kwargs.setdefault("seed", 7)
+    kwargs.setdefault("tencent", TencentSim(rooms=60))
+    return Simulator(**kwargs)
+
+
+def loop_clock_simulator(**kwargs: Any) -> Simulator:
+    """:func:`tencent_simulator` stamping arrivals on the running loop's clock.
+
+    For ``@virtual_time`` tests: the simulator's quota windows then agree with the
+    client's limiter, which paces on the same (virtual) clock.
+    """
+    return tencent_simulator(clock=asyncio.get_running_loop().time, **kwargs)
+
+
+def add_latency(sim: Simulator, *, most: float, seed: int) -> Simulator:
+    """Put a network between ``sim`` and its clients: each way takes up to ``most`` seconds.
+
+    Every request waits a seeded random time before the simulator sees it (and
+    stamps its arrival), and its answer as long again before the client gets it,
+    so each arrival falls strictly between its send and its answer, as over a
+    real network, and a request a client gave up on can still arrive late. On
+    virtual time this costs no real time. Call it before the simulator starts.
+    """
+    rng = random.Random(seed)
+
+    @web.middleware
+    async def network(
+        request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+    ) -> web.StreamResponse:
+        await asyncio.sleep(rng.uniform(0.0, most))
+        response = await handler(request)
+        await asyncio.sleep(rng.uniform(0.0, most))
+        return response
+
+    sim.app.middlewares.append(network)
+    return sim
+
+
+def client_for(sim: Simulator, **kwargs: Any) -> TencentClient:
+    """A client for ``sim``; instant retries and a fresh limiter unless ``kwargs`` say."""
+    kwargs.setdefault("retry", RetryPolicy.instant())
+    # A limiter of its own: the process-wide default would carry one test's
+    # slots into the next (the simulator's SDKAppID is the same every time).
+    kwargs.setdefault("limiter", LocalLimiter())
+    if "usersig" not in kwargs:
+        kwargs.setdefault("secret_key", sim.tencent.secret_key)
+    return TencentClient(sim.tencent.sdkappid, sim.tencent.identifier, base_url=sim.url, **kwargs)
+
+
 @pytest.fixture
 async def sim() -> AsyncIterator[Simulator]:
-    async with Simulator(seed=7, tencent=TencentSim(rooms=60)) as simulator:
+    async with tencent_simulator() as simulator:
         yield simulator
 
 
 @pytest.fixture
 async def make_client(sim: Simulator) -> AsyncIterator[MakeClient]:
-    """Build clients for ``sim``; instant retries and a fresh limiter unless a test says."""
+    """Build clients for ``sim`` with :func:`client_for`; closed after the test."""
     clients: list[TencentClient] = []
 
     def make(**kwargs: Any) -> TencentClient:
-        kwargs.setdefault("retry", RetryPolicy.instant())
-        # A limiter of its own: the process-wide default would carry one test's
-        # slots into the next (the simulator's SDKAppID is the same every time).
-        kwargs.setdefault("limiter", LocalLimiter())
-        if "usersig" not in kwargs:
-            kwargs.setdefault("secret_key", sim.tencent.secret_key)
-        client = TencentClient(
-            sim.tencent.sdkappid, sim.tencent.identifier, base_url=sim.url, **kwargs
-        )
+        client = client_for(sim, **kwargs)
         clients.append(client)
         return client
 

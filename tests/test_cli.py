@@ -1,13 +1,18 @@
-"""The ``livestats`` command line, end to end: real processes against a real simulator.
+"""The ``livestats`` command line, end to end, against a real simulator in a process of its own.
 
 One ``livestats simulate --port 0`` process serves the module, and the only
 credentials the runs get are the ``export`` lines it printed. Tests that fill a
 quota window (Ctrl-C, ``| head``) or stop the simulator get one of their own, so
 they cannot slow down or break the others.
 
-Every run goes through :meth:`Cli.run`, which fails the test if a traceback or any
-secret (the simulator's, or one a test put in the environment or a config file)
-reached stdout or stderr.
+Most runs go through :meth:`Cli.run`, which calls :func:`livestats.cli.main` in
+this process as if it were a process of its own (see :func:`call_main`): starting
+an interpreter costs more than most commands take. Where the process itself is
+what is tested, the run is a real one: the console script and ``python -m``, exit
+codes as the shell sees them, signals, pseudo-terminals, a pipe a producer keeps
+open, and a reader that goes away. Every run, in-process or not, fails the test
+if a traceback or any secret (the simulator's, or one a test put in the
+environment or a config file) reached stdout or stderr.
 
 A few waits have a deadline, :data:`PATIENCE`: they wait for something that takes
 milliseconds (a result for an id already written, an exit after Ctrl-C) and exist
@@ -16,10 +21,12 @@ only to tell "never" apart from "later" without hanging the suite.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import csv
 import io
 import json
+import logging
 import os
 import pty
 import re
@@ -27,11 +34,13 @@ import select
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
+from unittest import mock
 
 import attrs
 import pytest
@@ -46,6 +55,7 @@ from livestats import (
     StreamInfoSample,
     TencentClient,
 )
+from livestats.cli import main
 from livestats.testing import Simulator, TencentSim
 
 ROOMS = 25
@@ -97,7 +107,7 @@ def ok_row(value: Any) -> dict[str, Any]:
 
 @attrs.frozen
 class Run:
-    """One finished ``livestats`` process."""
+    """One finished ``livestats`` run (a process, or :func:`call_main`)."""
 
     returncode: int
     stdout: str
@@ -121,6 +131,53 @@ def assert_clean(text: str, secrets: Mapping[str, str]) -> None:
     assert "Traceback" not in text
     leaked = [name for name, value in secrets.items() if value in text]
     assert leaked == [], "secrets in the output"
+
+
+def call_main(
+    args: Sequence[str], env: Mapping[str, str], stdin: str | Path | None
+) -> tuple[int, str, str]:
+    """``livestats ARGS`` by :func:`livestats.cli.main` here, as in a process of its own.
+
+    What such a process would have: exactly ``env`` as its environment; ``stdin``
+    as text through a stream that is not a file (a pipe), a file (``< FILE``), or
+    /dev/null; stdout and stderr that are files, never a terminal; no logging
+    handler configured, so a warning reaches stderr through ``logging.lastResort``;
+    and an argparse exit's code as the exit code. It runs in the main thread, so
+    the Ctrl-C handler is installed (and removed) as there. Returns the exit code,
+    stdout and stderr.
+    """
+    with tempfile.TemporaryDirectory() as tmp:
+        out_path, err_path = Path(tmp, "stdout"), Path(tmp, "stderr")
+        with contextlib.ExitStack() as stack:
+            source: Any
+            if isinstance(stdin, Path):
+                source = stack.enter_context(stdin.open(encoding="utf-8"))
+            elif stdin is None:
+                source = stack.enter_context(open(os.devnull, encoding="utf-8"))
+            else:
+                source = io.StringIO(stdin)
+            out = stack.enter_context(out_path.open("w", encoding="utf-8"))
+            err = stack.enter_context(err_path.open("w", encoding="utf-8"))
+            stack.enter_context(mock.patch.dict(os.environ, env, clear=True))
+            stack.enter_context(mock.patch.multiple(sys, stdin=source, stdout=out, stderr=err))
+            stack.enter_context(_no_logging_handlers())
+            try:
+                code = main(list(args))
+            except SystemExit as exit:  # argparse's: 2, after one line on stderr
+                code = exit.code if isinstance(exit.code, int) else int(exit.code is not None)
+        return code, out_path.read_text(encoding="utf-8"), err_path.read_text(encoding="utf-8")
+
+
+@contextlib.contextmanager
+def _no_logging_handlers() -> Iterator[None]:
+    """No handler on the root logger (pytest's are put back after), as in a fresh process."""
+    root = logging.getLogger()
+    saved = root.handlers[:]
+    root.handlers.clear()
+    try:
+        yield
+    finally:
+        root.handlers[:] = saved
 
 
 class Started:
@@ -151,7 +208,11 @@ class Started:
 
 
 class Cli:
-    """Runs ``livestats`` with an environment pointing at a simulator."""
+    """Runs ``livestats`` with an environment pointing at a simulator.
+
+    :meth:`run` in this process (:func:`call_main`); :meth:`start`,
+    :meth:`run_process` and :meth:`run_in_pty` as real processes.
+    """
 
     def __init__(self, env: Mapping[str, str], secrets: Mapping[str, str]) -> None:
         self.env = dict(env)
@@ -195,8 +256,23 @@ class Cli:
         stdin: str | Path | None = None,
         env: Mapping[str, str] | None = None,
         secrets: Mapping[str, str] | None = None,
+    ) -> Run:
+        """Run in this process; its output checked for tracebacks and secrets."""
+        env = self.env if env is None else env
+        code, out, err = call_main(args, env, stdin)
+        for text in (out, err):
+            assert_clean(text, {**self.secrets, **secrets_in(env), **(secrets or {})})
+        return Run(code, out, err)
+
+    def run_process(
+        self,
+        *args: str,
+        stdin: str | Path | None = None,
+        env: Mapping[str, str] | None = None,
+        secrets: Mapping[str, str] | None = None,
         launcher: Sequence[str] = PYTHON_M,
     ) -> Run:
+        """Run as a real process, and wait for it."""
         return self.start(*args, stdin=stdin, env=env, secrets=secrets, launcher=launcher).finish()
 
     def run_in_pty(
@@ -496,16 +572,19 @@ def live_channels(sim: SimulatorProcess) -> list[str]:
 # -- each command, end to end ---------------------------------------------------------------
 
 
-async def test_room_stats_of_ids_given_as_arguments(cli: Cli, simulator: SimulatorProcess) -> None:
+def test_room_stats_of_ids_given_as_arguments(cli: Cli, simulator: SimulatorProcess) -> None:
     ids = room_ids(3)
     run = cli.run("tencent", "room-stats", *ids, "--format", "jsonl")
 
     assert (run.returncode, run.stderr) == (0, "")
     rows = run.jsonl()
     assert all(list(row) == columns(RoomStats) for row in rows)
-    async with tencent_client(simulator) as client:
-        expected = {(room,): ok_row(await client.get_room_stats(room)) for room in ids}
-    assert by_key(rows, "room_id") == expected
+
+    async def expected() -> dict[tuple[str], dict[str, Any]]:
+        async with tencent_client(simulator) as client:
+            return {(room,): ok_row(await client.get_room_stats(room)) for room in ids}
+
+    assert by_key(rows, "room_id") == asyncio.run(expected())
 
 
 def test_room_stats_reads_ids_from_an_input_file(cli: Cli, tmp_path: Path) -> None:
@@ -585,21 +664,23 @@ def test_gift_count_with_account_for_lines_that_give_none(cli: Cli) -> None:
     assert all(int(row["total_coins"]) >= 0 for row in rows)
 
 
-async def test_rooms_lists_every_room(cli: Cli, simulator: SimulatorProcess) -> None:
+def test_rooms_lists_every_room(cli: Cli, simulator: SimulatorProcess) -> None:
     run = cli.run("tencent", "rooms", "--format", "jsonl")
 
     assert (run.returncode, run.stderr) == (0, "")
     rows = run.jsonl()
     assert all(list(row) == columns(RoomSummary) for row in rows)
-    async with tencent_client(simulator) as client:
-        expected = [ok_row(room) async for room in client.iter_rooms()]
+
+    async def every_room() -> list[dict[str, Any]]:
+        async with tencent_client(simulator) as client:
+            return [ok_row(room) async for room in client.iter_rooms()]
+
+    expected = asyncio.run(every_room())
     assert len(expected) == ROOMS
     assert rows == expected
 
 
-async def test_durations_of_streams_given_with_domain(
-    cli: Cli, simulator: SimulatorProcess
-) -> None:
+def test_durations_of_streams_given_with_domain(cli: Cli, simulator: SimulatorProcess) -> None:
     domain, streams = next(iter(simulator.reference.domains.items()))
     first, last = past_days()
     run = cli.run(
@@ -620,14 +701,18 @@ async def test_durations_of_streams_given_with_domain(
     rows = run.jsonl()
     assert all(list(row) == columns(StreamDuration) for row in rows)
     e = simulator.exports
-    async with ChinaNetCenterClient(
-        e["LIVESTATS_CHINANETCENTER_USERNAME"],
-        e["LIVESTATS_CHINANETCENTER_API_KEY"],
-        base_url=simulator.url,
-    ) as client:
-        durations = await client.get_stream_durations(
-            {domain: streams[:2]}, date_from=first, date_to=last
-        )
+
+    async def expected() -> list[StreamDuration]:
+        async with ChinaNetCenterClient(
+            e["LIVESTATS_CHINANETCENTER_USERNAME"],
+            e["LIVESTATS_CHINANETCENTER_API_KEY"],
+            base_url=simulator.url,
+        ) as client:
+            return await client.get_stream_durations(
+                {domain: streams[:2]}, date_from=first, date_to=last
+            )
+
+    durations = asyncio.run(expected())
     assert by_key(rows, "domain", "stream") == {(d.domain, d.stream): ok_row(d) for d in durations}
     assert sum(row["total"] for row in rows) > 0  # sessions were there to be reported
 
@@ -647,7 +732,7 @@ def test_durations_of_domain_stream_lines(cli: Cli, simulator: SimulatorProcess)
         assert float(row["total"]) == pytest.approx(sum(s["duration"] for s in sessions))
 
 
-async def test_stream_info_of_channels(cli: Cli, simulator: SimulatorProcess) -> None:
+def test_stream_info_of_channels(cli: Cli, simulator: SimulatorProcess) -> None:
     channels = live_channels(simulator)[:2]
     start, end = past_hour()
     run = cli.run(
@@ -666,22 +751,26 @@ async def test_stream_info_of_channels(cli: Cli, simulator: SimulatorProcess) ->
     rows = run.jsonl()
     assert all(list(row) == columns(StreamInfoSample) for row in rows)
     e = simulator.exports
-    async with PolyvClient(
-        e["LIVESTATS_POLYV_APP_ID"], e["LIVESTATS_POLYV_APP_SECRET"], base_url=simulator.url
-    ) as client:
-        expected = [
-            ok_row(sample)
-            for channel in channels
-            for sample in await client.get_stream_info(channel, start=start, end=end)
-        ]
+
+    async def samples() -> list[dict[str, Any]]:
+        async with PolyvClient(
+            e["LIVESTATS_POLYV_APP_ID"], e["LIVESTATS_POLYV_APP_SECRET"], base_url=simulator.url
+        ) as client:
+            return [
+                ok_row(sample)
+                for channel in channels
+                for sample in await client.get_stream_info(channel, start=start, end=end)
+            ]
+
+    expected = asyncio.run(samples())
     assert expected  # live channels have samples every few minutes
     assert sorted(rows, key=json.dumps) == sorted(expected, key=json.dumps)
 
 
 def test_the_console_script_runs_commands_and_passes_exit_codes(cli: Cli) -> None:
-    # Every other run goes through `python -m livestats`.
+    # The other real processes run `python -m livestats`.
     assert Path(CONSOLE_SCRIPT[0]).is_file()
-    run = cli.run(
+    run = cli.run_process(
         "tencent",
         "room-stats",
         "room-00000",
@@ -705,15 +794,15 @@ def test_base_url_flag_wins_over_the_environment(cli: Cli, simulator: SimulatorP
     nowhere = "http://127.0.0.1:9"
     env = {**cli.env, **{name: nowhere for name in cli.env if name.endswith("_BASE_URL")}}
     flag = ("--base-url", simulator.url)
-    started = [
-        cli.start("tencent", "rooms", *flag, "--format", "jsonl", env=env),
-        cli.start(*ONE_STREAM, *flag, "--format", "jsonl", env=env),
-        cli.start(
+    runs = [
+        cli.run("tencent", "rooms", *flag, "--format", "jsonl", env=env),
+        cli.run(*ONE_STREAM, *flag, "--format", "jsonl", env=env),
+        cli.run(
             "polyv", "stream-info", live_channels(simulator)[0], *flag, "--format", "jsonl", env=env
         ),
     ]
 
-    for run in (started_run.finish() for started_run in started):
+    for run in runs:
         assert (run.returncode, run.stderr) == (0, "")
         assert run.jsonl()
 
@@ -769,13 +858,11 @@ def test_environment_overrides_the_config_file(
 
     command = ("--config", str(path), "tencent", "room-stats", "room-00000")
     secrets = {"the file's secret_key": wrong}
-    overridden = cli.start(*command, env=env, secrets=secrets)
+    run = cli.run(*command, env=env, secrets=secrets)
     # The file alone, with its wrong key, is refused: the file really is read.
-    alone = cli.start(*command, env=base_env, secrets=secrets)
+    refused = cli.run(*command, env=base_env, secrets=secrets)
 
-    run = overridden.finish()
     assert (run.returncode, run.stderr) == (0, "")
-    refused = alone.finish()
     assert refused.returncode == 1
     assert "AuthenticationError" in refused.stderr
 
@@ -814,13 +901,13 @@ REFUSED: dict[str, tuple[list[str], str]] = {
 
 @pytest.fixture(scope="module")
 def refused_runs(cli: Cli, simulator: SimulatorProcess) -> dict[str, Run]:
-    """The :data:`REFUSED` runs, started together; Cli checks the wrong secret never shows."""
-    started = {}
+    """The :data:`REFUSED` runs; Cli checks the wrong secret never shows."""
+    runs = {}
     for name, (command, variable) in REFUSED.items():
         args = [live_channels(simulator)[0] if arg == "LIVE" else arg for arg in command]
         env = {**cli.env, variable: "wrong-" + "9" * 40}
-        started[name] = cli.start(*args, "--format", "jsonl", env=env)
-    return {name: run.finish() for name, run in started.items()}
+        runs[name] = cli.run(*args, "--format", "jsonl", env=env)
+    return runs
 
 
 @pytest.mark.parametrize("provider", REFUSED)
@@ -1038,20 +1125,20 @@ USAGE_ERRORS = _usage_errors()
 def early_exits(
     cli: Cli, base_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory
 ) -> dict[str, Run]:
-    """The runs that must stop before any request, started together: only startup takes time.
+    """The runs that must stop before any request.
 
     Usage errors, missing credentials, and config files that cannot be read.
     """
-    started = {name: cli.start(*args) for name, args in USAGE_ERRORS.items()}
+    runs = {name: cli.run(*args) for name, args in USAGE_ERRORS.items()}
     for name, (command, missing) in MISSING_CREDENTIALS.items():
-        started[name] = cli.start(*command, env=without(cli.env, missing))
+        runs[name] = cli.run(*command, env=without(cli.env, missing))
     configs = tmp_path_factory.mktemp("configs")
     secret = "s3cret-" + "7" * 30
     (configs / "config-malformed.toml").write_text(
         f'[tencent]\nsdkappid = 1400000000\nsecret_key = "{secret}\n'  # unterminated
     )
     for name in ("config-malformed", "config-missing"):
-        started[name] = cli.start(
+        runs[name] = cli.run(
             "--config",
             str(configs / f"{name}.toml"),
             "tencent",
@@ -1059,7 +1146,7 @@ def early_exits(
             env=base_env,
             secrets={"the secret in the file": secret},
         )
-    return {name: run.finish() for name, run in started.items()}
+    return runs
 
 
 @pytest.mark.parametrize("case", USAGE_ERRORS)
@@ -1182,17 +1269,11 @@ def test_simulate_prints_credentials_that_work_and_stops_on_ctrl_c(
     domain, streams = next(iter(sim.reference.domains.items()))
     channel = live_channels(sim)[0]
     cli = Cli({**base_env, **sim.exports}, sim.secrets)  # nothing but what it printed
-    try:
-        started = [
-            cli.start("tencent", "rooms", "--format", "jsonl"),
-            cli.start(
-                "chinanetcenter", "durations", "--domain", domain, *streams, "--format", "jsonl"
-            ),
-            cli.start("polyv", "stream-info", channel, "--format", "jsonl"),
-        ]
-        rooms, durations, info = (run.finish() for run in started)
-    finally:
-        cli.close()
+    rooms = cli.run("tencent", "rooms", "--format", "jsonl")
+    durations = cli.run(
+        "chinanetcenter", "durations", "--domain", domain, *streams, "--format", "jsonl"
+    )
+    info = cli.run("polyv", "stream-info", channel, "--format", "jsonl")
 
     assert (rooms.returncode, rooms.stderr) == (0, "")
     assert sorted(row["room_id"] for row in rooms.jsonl()) == sim.reference.room_ids

@@ -34,7 +34,8 @@ from livestats.providers.polyv import wire
 from livestats.providers.polyv.client import PolyvClient
 from livestats.providers.polyv.models import StreamInfoSample
 from livestats.testing import PolyvCredentials, PolyvSim, Simulator, TencentSim
-from tests.conftest import collect, drain
+from tests.conftest import add_latency, collect, drain
+from tests.virtual_time import virtual_time
 
 OP = "get_stream_info"
 BEIJING = timezone(timedelta(hours=8))
@@ -273,12 +274,14 @@ def test_every_app_and_operation_shares_the_hosts_quota_key() -> None:
     assert elsewhere.quota_key(OP) == "polyv:203.0.113.7:api.polyv.net"
 
 
+@virtual_time
 async def test_two_apps_on_one_host_together_stay_within_the_quota() -> None:
     quota = Quota(3, 0.4)
     limiter = LocalLimiter()
-    async with Simulator(
-        seed=11, tencent=TencentSim(rooms=1), polyv=PolyvSim(quotas={OP: quota})
-    ) as strict:
+    simulator = Simulator(
+        seed=11, clock=loop_time, tencent=TencentSim(rooms=1), polyv=PolyvSim(quotas={OP: quota})
+    )
+    async with add_latency(simulator, most=0.01, seed=11) as strict:
         first = PolyvClient(
             strict.polyv.app_id,
             strict.polyv.app_secret,
@@ -384,16 +387,25 @@ async def test_without_a_usable_date_header_the_clock_error_surfaces() -> None:
 BLOCK = 0.5
 
 
+def loop_time() -> float:
+    """The running loop's clock: on ``@virtual_time``, virtual seconds."""
+    return asyncio.get_running_loop().time()
+
+
 @pytest.fixture
-async def strict_sim(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Simulator]:
-    """3 calls per 0.5 s, and a 0.5 s block; the client's block is scaled to match."""
+def strict_sim(monkeypatch: pytest.MonkeyPatch) -> Simulator:
+    """3 calls per 0.5 s, and a 0.5 s block; the client's block is scaled to match.
+
+    Not started: the tests start it on their own loop, on virtual time, where the
+    block takes no real time and the simulator's windows follow the loop's clock.
+    """
     monkeypatch.setattr(PolyvClient, "block_seconds", BLOCK)
-    async with Simulator(
+    return Simulator(
         seed=11,
+        clock=loop_time,
         tencent=TencentSim(rooms=1),
         polyv=PolyvSim(quotas={OP: Quota(3, 0.5)}, block_seconds=BLOCK),
-    ) as simulator:
-        yield simulator
+    )
 
 
 def strict_client(sim: Simulator, **kwargs: Any) -> PolyvClient:
@@ -417,9 +429,9 @@ def assert_until_block_end(err: BaseException, started: float) -> None:
     assert BLOCK - 0.2 <= ends <= BLOCK + 0.2
 
 
+@virtual_time
 async def test_on_block_fail_fails_pending_and_new_calls_at_once(strict_sim: Simulator) -> None:
-    sim = strict_sim
-    async with strict_client(sim) as client:
+    async with strict_sim as sim, strict_client(sim) as client:
         started = time.time()
         outcomes = await asyncio.gather(
             *(client.get_stream_info(sim.channel_ids[i % 5]) for i in range(8)),
@@ -444,9 +456,9 @@ async def test_on_block_fail_fails_pending_and_new_calls_at_once(strict_sim: Sim
         assert sim.violations(OP) == 1
 
 
+@virtual_time
 async def test_on_block_fail_stops_an_unpaced_client_too(strict_sim: Simulator) -> None:
-    sim = strict_sim
-    async with strict_client(sim, quotas={OP: None}) as client:
+    async with strict_sim as sim, strict_client(sim, quotas={OP: None}) as client:
         for channel in sim.channel_ids[:3]:
             await client.get_stream_info(channel)
         started = time.time()
@@ -462,12 +474,12 @@ async def test_on_block_fail_stops_an_unpaced_client_too(strict_sim: Simulator) 
     assert len(sim.arrivals(OP)) == 4
 
 
+@virtual_time
 async def test_on_block_wait_waits_out_the_block_and_succeeds(strict_sim: Simulator) -> None:
-    sim = strict_sim
-    async with strict_client(sim, on_block="wait") as client:
-        started = time.monotonic()
+    async with strict_sim as sim, strict_client(sim, on_block="wait") as client:
+        started = loop_time()
         results = await collect(client.get_stream_info_many(sim.channel_ids[:4] * 2))
-        elapsed = time.monotonic() - started
+        elapsed = loop_time() - started
     assert all(r.ok for r in results)
     assert len(results) == 8
     # Each round of 4 has one call refused; it is sent again after the block.
@@ -476,14 +488,14 @@ async def test_on_block_wait_waits_out_the_block_and_succeeds(strict_sim: Simula
     assert elapsed >= 2 * BLOCK
 
 
+@virtual_time
 async def test_on_block_wait_holds_an_unpaced_client_too(strict_sim: Simulator) -> None:
-    sim = strict_sim
-    async with strict_client(sim, quotas={OP: None}, on_block="wait") as client:
+    async with strict_sim as sim, strict_client(sim, quotas={OP: None}, on_block="wait") as client:
         for channel in sim.channel_ids[:3]:
             await client.get_stream_info(channel)
-        started = time.monotonic()
+        started = loop_time()
         assert await client.get_stream_info(sim.channel_ids[3])  # refused, waits, retried
-        assert time.monotonic() - started >= BLOCK
+        assert loop_time() - started >= BLOCK
     assert sim.violations(OP) == 1
     assert len(sim.arrivals(OP)) == 5
 

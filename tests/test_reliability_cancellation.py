@@ -11,6 +11,12 @@ A request cancelled after it was written may still arrive late; the engine
 holds its slot one attempt timeout longer for that, and the test at the end
 shows it deterministically with a proxy that delays delivery. The cut-short
 runs check the quota on the fresh batch; the simulator only records arrivals.
+
+Both run on virtual time (``tests/virtual_time.py``), the simulator stamping
+arrivals on the same loop clock: quota waits and held slots take no real time.
+The cut-short runs go over a simulated network of random latency
+(:func:`tests.conftest.add_latency`), so that requests spend time on the wire
+and a cut lands on some of them there, as it does on a real clock.
 """
 
 from __future__ import annotations
@@ -20,7 +26,7 @@ import contextlib
 import gc
 import itertools
 import random
-from collections.abc import AsyncGenerator, AsyncIterator, Callable
+from collections.abc import AsyncGenerator, Callable
 from typing import Any
 
 import attrs
@@ -38,13 +44,15 @@ from livestats import (
 from livestats._core.batch import fan_out
 from livestats._core.client import BaseClient
 from livestats.testing import ChinaNetCenterSim, PolyvSim, Simulator, TencentSim
-from tests.conftest import client_tasks
+from tests.conftest import add_latency, client_tasks
 from tests.virtual_time import virtual_time
 
 #: Scaled down so a batch keeps some calls in flight and many waiting for a slot.
 QUOTA = Quota(10, 0.1)
 RUNS_PER_PROVIDER = 7  # 21 cut-short runs in all
 BATCH = 300
+#: Each way between client and simulator takes up to this long (virtual seconds).
+LATENCY = 0.02
 
 
 @attrs.frozen
@@ -114,25 +122,18 @@ PROVIDERS = {"tencent": _tencent, "polyv": _polyv, "chinanetcenter": _chinanetce
 
 
 def _simulator() -> Simulator:
-    """Unpaced, stamping arrivals on the running (virtual-time) loop's clock."""
-    return Simulator(
+    """Unpaced, on the running loop's clock, behind a network of random latency."""
+    simulator = Simulator(
         seed=5,
         clock=asyncio.get_running_loop().time,
         tencent=TencentSim(rooms=50, quotas={"get_room_stats": None}),
         polyv=PolyvSim(quotas={"get_stream_info": None}),
         chinanetcenter=ChinaNetCenterSim(quotas={"get_stream_durations": None}),
     )
+    return add_latency(simulator, most=LATENCY, seed=5)
 
 
-async def _cancel_after(setup: Setup, delay: float, turns: int) -> None:
-    """Cancel the consumer ``delay`` seconds in, then ``turns`` loop iterations later.
-
-    On virtual time the clock only moves once every request on the wire has its
-    answer, so the delay alone would always cut between requests; the extra turns
-    land the cancellation inside the burst of connects, writes and reads that a
-    freed slot starts.
-    """
-
+async def _cancel_after(setup: Setup, delay: float) -> None:
     async def consume() -> None:
         async with contextlib.aclosing(setup.batch(BATCH)) as results:
             async for _ in results:
@@ -140,8 +141,6 @@ async def _cancel_after(setup: Setup, delay: float, turns: int) -> None:
 
     task = asyncio.create_task(consume())
     await asyncio.sleep(delay)
-    for _ in range(turns):
-        await asyncio.sleep(0)
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task
@@ -172,13 +171,13 @@ async def _cut_short_runs_leave_the_client_whole(sim: Simulator, provider: str) 
         before = client_tasks()
         for _ in range(RUNS_PER_PROVIDER):
             if rng.random() < 0.5:
-                await _cancel_after(setup, rng.uniform(0.0, 0.25), rng.randint(0, 3))
+                await _cancel_after(setup, rng.uniform(0.0, 0.25))
             else:
                 await _break_after(setup, rng.randint(1, 40))
             assert client_tasks() - before == set()
 
         # Let stray arrivals of the cut runs land, then count afresh.
-        await asyncio.sleep(2 * QUOTA.period)
+        await asyncio.sleep(2 * QUOTA.period + 2 * LATENCY)
         sim.reset()
         # The same client and limiter serve a fresh batch in full, within the quota.
         results = [r async for r in setup.batch(60)]
@@ -260,8 +259,8 @@ async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> N
 
 @virtual_time
 async def test_a_cancelled_request_that_arrives_late_does_not_break_the_quota() -> None:
-    # On virtual time, with the simulator stamping arrivals on the loop's clock: the
-    # slot is held the whole attempt timeout (10 s) longer, which takes no real time.
+    # The second request waits out the whole attempt timeout (10 s) the first one's
+    # slot is held for: on virtual time that takes no real time.
     quota = Quota(1, 0.5)
     async with Simulator(
         seed=5,

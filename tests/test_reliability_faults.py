@@ -18,14 +18,23 @@ non-fault draw, so its arrival and fault counts are fixed too. Only which item
 gets which draw depends on scheduling, and an item fails only if it draws
 ``ATTEMPTS`` faults: at most ``items * 0.15**ATTEMPTS`` ~ 1e-5 for 2,000 items and
 10 attempts. (6 attempts would not do: 2,000 * 0.15**6 ~ 2% per batch.)
+
+The batches run on virtual time (``tests/virtual_time.py``), the simulator
+stamping arrivals on the same loop clock, over a simulated network of up to
+:data:`LATENCY` each way (:func:`tests.conftest.add_latency`): quota waits, slow
+replies and the client's timeouts take no real time, each request still reaches
+the provider between its send and its answer, and however loaded the machine,
+only a slow reply outlasts the client's timeout.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import itertools
 from collections import Counter
 from collections.abc import AsyncGenerator, Hashable
+from datetime import date, datetime, timedelta, timezone
 from typing import Any
 
 import pytest
@@ -43,19 +52,21 @@ from livestats import (
 )
 from livestats._core.batch import fan_out
 from livestats.testing import ChinaNetCenterSim, Faults, PolyvSim, Simulator, TencentSim
+from tests.conftest import add_latency
+from tests.virtual_time import virtual_time
 
 ITEMS = 2_000
 RATE = 0.15
 ATTEMPTS = 10
 #: A slow reply takes SLOW_DELAY; the client gives up after TIMEOUT and retries.
-#: The exact accounting needs every other request answered within TIMEOUT, so it
-#: is far above a normal answer's latency, and CONCURRENCY is moderate, even on a
-#: loaded 2-core machine (at 100 in flight, 0.5 s was once exceeded under load).
+#: The exact accounting needs every other request answered within TIMEOUT: a
+#: round trip takes at most 2 * LATENCY (virtual time does not see the CPU).
 SLOW_DELAY = 1.0
 TIMEOUT = 0.8
+LATENCY = 0.02
 CONCURRENCY = 50
 #: Scaled-down quotas enforced on both sides. TIGHT binds at CONCURRENCY workers
-#: (fewer items, to stay quick); LOOSE lets a 2,000-item batch finish in seconds.
+#: (fewer items); LOOSE is twice as wide.
 TIGHT = Quota(CONCURRENCY, 0.1)
 LOOSE = Quota(2 * CONCURRENCY, 0.1)
 SEED = 11
@@ -63,6 +74,14 @@ SEED = 11
 
 def _faults() -> Faults:
     return Faults(rate=RATE, slow_delay=SLOW_DELAY)
+
+
+def _simulator(**kwargs: Any) -> Simulator:
+    """Faulty, on the running (virtual-time) loop's clock, behind a network of random latency."""
+    simulator = Simulator(
+        seed=SEED, clock=asyncio.get_running_loop().time, faults=_faults(), **kwargs
+    )
+    return add_latency(simulator, most=LATENCY, seed=SEED)
 
 
 def _client_kwargs() -> dict[str, Any]:
@@ -113,11 +132,10 @@ def _check_accounting(
     [(ITEMS, None), (ITEMS // 4, TIGHT)],
     ids=["unpaced", "scaled-quota"],
 )
+@virtual_time
 async def test_tencent_room_stats_batch_survives_faults(items: int, quota: Quota | None) -> None:
     quotas: dict[str, Quota | None] = {"get_room_stats": quota}
-    async with Simulator(
-        seed=SEED, faults=_faults(), tencent=TencentSim(rooms=200, quotas=quotas)
-    ) as sim:
+    async with _simulator(tencent=TencentSim(rooms=200, quotas=quotas)) as sim:
         inputs: list[Hashable] = list(itertools.islice(itertools.cycle(sim.room_ids), items))
         async with TencentClient(
             sim.tencent.sdkappid,
@@ -134,11 +152,15 @@ async def test_tencent_room_stats_batch_survives_faults(items: int, quota: Quota
         assert all(r.value is not None and r.value.room_id == r.key for r in results)
 
 
+@virtual_time
 async def test_polyv_stream_info_batch_survives_faults() -> None:
     # Unpaced on both sides, for speed; the test below shows a dropped keep-alive
     # GET is not resent behind the limiter's back (aiohttp's hidden resend is off).
     quotas: dict[str, Quota | None] = {"get_stream_info": None}
-    async with Simulator(seed=SEED, faults=_faults(), polyv=PolyvSim(quotas=quotas)) as sim:
+    # A window of a few samples: the batch, not the size of each answer, is under test.
+    end = datetime.now(timezone.utc)
+    start = end - timedelta(minutes=20)
+    async with _simulator(polyv=PolyvSim(quotas=quotas)) as sim:
         inputs: list[Hashable] = list(itertools.islice(itertools.cycle(sim.channel_ids), ITEMS))
         async with PolyvClient(
             sim.polyv.app_id,
@@ -148,17 +170,19 @@ async def test_polyv_stream_info_batch_survives_faults() -> None:
             **_client_kwargs(),
         ) as client:
             results = await _run_batch(
-                client.get_stream_info_many([str(i) for i in inputs], concurrency=CONCURRENCY)
+                client.get_stream_info_many(
+                    [str(i) for i in inputs], start=start, end=end, concurrency=CONCURRENCY
+                )
             )
         _check_accounting(sim, "get_stream_info", inputs, results, None)
         assert all(r.value for r in results)
 
 
+@virtual_time
 async def test_chinanetcenter_single_domain_calls_survive_faults() -> None:
     quotas: dict[str, Quota | None] = {"get_stream_durations": LOOSE}
-    async with Simulator(
-        seed=SEED, faults=_faults(), chinanetcenter=ChinaNetCenterSim(quotas=quotas)
-    ) as sim:
+    day = date.today() - timedelta(days=2)  # one day's sessions per answer, not the default 7
+    async with _simulator(chinanetcenter=ChinaNetCenterSim(quotas=quotas)) as sim:
         inputs: list[Hashable] = list(itertools.islice(itertools.cycle(sim.domains), ITEMS))
         async with ChinaNetCenterClient(
             sim.chinanetcenter.username,
@@ -170,7 +194,9 @@ async def test_chinanetcenter_single_domain_calls_survive_faults() -> None:
 
             async def one(domain: Hashable) -> list[StreamDuration]:
                 assert isinstance(domain, str)
-                return await client.get_stream_durations({domain: sim.domains[domain]})
+                return await client.get_stream_durations(
+                    {domain: sim.domains[domain]}, date_from=day, date_to=day
+                )
 
             results = await _run_batch(fan_out(inputs, one, concurrency=CONCURRENCY))
         _check_accounting(sim, "get_stream_durations", inputs, results, LOOSE)

@@ -17,6 +17,7 @@ from livestats import (
 )
 from livestats.testing import ChinaNetCenterSim, Faults, Simulator, TencentSim
 from tests.conftest import collect
+from tests.virtual_time import virtual_time
 
 
 def _chain_text(err: BaseException) -> str:
@@ -24,6 +25,7 @@ def _chain_text(err: BaseException) -> str:
     return "".join(traceback.format_exception(type(err), err, err.__traceback__)) + repr(err)
 
 
+@virtual_time  # the slow replies and the client's timeouts take no real time
 async def test_no_secret_escapes_a_faulty_run_at_debug_level(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
@@ -37,6 +39,8 @@ async def test_no_secret_escapes_a_faulty_run_at_debug_level(
             secret_key=secret,
             base_url=sim.url,
             quotas={"get_room_stats": Quota(50, 0.05)},
+            # Its own: the shared limiter may hold slots timed on another loop's clock.
+            limiter=LocalLimiter(),
             retry=RetryPolicy.instant(attempts=2),
             timeout=0.2,
         )
@@ -83,6 +87,7 @@ async def test_a_given_usersig_never_appears_either(caplog: pytest.LogCaptureFix
     assert all(usersig not in text for text in texts)
 
 
+@virtual_time
 async def test_chinanetcenter_api_key_and_authorization_never_escape(
     caplog: pytest.LogCaptureFixture,
 ) -> None:

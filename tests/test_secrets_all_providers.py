@@ -6,7 +6,8 @@ wrong credential is refused. Then every log record (message and args, and any
 exception it carries), the reprs of clients, results and errors, and the full
 traceback text of every error (causes and contexts included) are scanned for the
 secrets and for what is derived from them (UserSigs, Polyv ``sign`` values,
-``Basic`` authorizations).
+``Basic`` authorizations). On virtual time: the slow replies and the timeouts take
+no real time.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from livestats import (
 )
 from livestats.testing import ChinaNetCenterSim, Faults, PolyvSim, Simulator, TencentSim
 from tests.conftest import collect
+from tests.virtual_time import virtual_time
 
 # Every fault kind; a slow reply takes longer than the client waits.
 FAULTS = Faults(rate=0.3, slow_delay=0.3)
@@ -68,6 +70,7 @@ def assert_nothing_leaks(
     assert not leaks, f"{len(leaks)} of {len(texts)} texts hold a secret (indices {leaks[:10]})"
 
 
+@virtual_time
 async def test_tencent_secret_key_and_usersigs_never_escape(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
@@ -133,6 +136,7 @@ async def test_tencent_secret_key_and_usersigs_never_escape(
     assert_nothing_leaks(texts, {secret, wrong_key, *usersigs})
 
 
+@virtual_time
 async def test_chinanetcenter_api_key_and_authorization_never_escape(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
@@ -186,6 +190,7 @@ async def test_chinanetcenter_api_key_and_authorization_never_escape(
     assert_nothing_leaks(texts, {api_key, wrong_key}, substrings=["Basic "])
 
 
+@virtual_time
 async def test_polyv_app_secret_and_signs_never_escape(caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.DEBUG)
     wrong_secret = "wrong-app-secret-0123456789abcdef"

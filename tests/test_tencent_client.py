@@ -30,7 +30,15 @@ from livestats import (
 )
 from livestats.providers.tencent.usersig import generate_usersig
 from livestats.testing import Faults, Simulator, TencentSim
-from tests.conftest import FakeTime, MakeClient, collect
+from tests.conftest import (
+    FakeTime,
+    MakeClient,
+    add_latency,
+    client_for,
+    collect,
+    loop_clock_simulator,
+)
+from tests.virtual_time import virtual_time
 
 # -- results -------------------------------------------------------------------------
 
@@ -81,17 +89,29 @@ async def test_unknown_room_is_not_found(sim: Simulator, make_client: MakeClient
 # -- quotas --------------------------------------------------------------------------
 
 
-async def test_bulk_run_with_default_quotas_never_exceeds_them(
-    sim: Simulator, make_client: MakeClient
-) -> None:
-    """1,000 room stats and gift counts alongside: zero violations, every window within N."""
-    client = make_client()
-    room_ids = [sim.room_ids[i % len(sim.room_ids)] for i in range(1_000)]
-    pairs = [(sim.room_ids[i % len(sim.room_ids)], f"anchor-{i}") for i in range(400)]
+def _virtual_sim() -> Simulator:
+    """The ``sim`` fixture's simulator for ``@virtual_time`` tests, over a network.
 
-    stats_results, gift_results = await asyncio.gather(
-        collect(client.get_room_stats_many(room_ids)), collect(client.get_gift_count_many(pairs))
-    )
+    It stamps arrivals on the loop's (virtual) clock, and each request takes up to
+    20 ms each way, so it reaches the simulator some time after it is sent and
+    before its answer: a limiter counting from the send would be caught.
+    """
+    return add_latency(loop_clock_simulator(), most=0.02, seed=7)
+
+
+@virtual_time
+async def test_bulk_run_with_default_quotas_never_exceeds_them() -> None:
+    """1,000 room stats and gift counts alongside: zero violations, every window within N.
+
+    Ten seconds of pacing at the real quotas, on virtual time.
+    """
+    async with _virtual_sim() as sim, client_for(sim) as client:
+        room_ids = [sim.room_ids[i % len(sim.room_ids)] for i in range(1_000)]
+        pairs = [(sim.room_ids[i % len(sim.room_ids)], f"anchor-{i}") for i in range(400)]
+        stats_results, gift_results = await asyncio.gather(
+            collect(client.get_room_stats_many(room_ids)),
+            collect(client.get_gift_count_many(pairs)),
+        )
     assert len(stats_results) == 1_000
     assert all(r.ok for r in stats_results)
     assert len(gift_results) == 400
@@ -102,11 +122,11 @@ async def test_bulk_run_with_default_quotas_never_exceeds_them(
     assert len(sim.arrivals("get_room_stats")) == 1_000
 
 
-async def test_quota_override_paces_at_the_new_rate(
-    sim: Simulator, make_client: MakeClient
-) -> None:
-    client = make_client(quotas={"get_room_stats": Quota(5, 0.1)})
-    results = await collect(client.get_room_stats_many(sim.room_ids[:30]))
+@virtual_time
+async def test_quota_override_paces_at_the_new_rate() -> None:
+    sim = _virtual_sim()
+    async with sim, client_for(sim, quotas={"get_room_stats": Quota(5, 0.1)}) as client:
+        results = await collect(client.get_room_stats_many(sim.room_ids[:30]))
     assert len(results) == 30
     assert sim.max_in_window("get_room_stats", 0.1) <= 5
 
@@ -133,17 +153,20 @@ async def test_unknown_operation_in_quotas_is_a_configuration_error(sim: Simulat
         TencentClient(1, "admin", secret_key="k", quotas={"get_room_stat": Quota(1, 1.0)})
 
 
-async def test_clients_sharing_a_limiter_share_the_quota(
-    sim: Simulator, make_client: MakeClient
-) -> None:
+@virtual_time
+async def test_clients_sharing_a_limiter_share_the_quota() -> None:
     shared = LocalLimiter()
     quota = {"get_room_stats": Quota(10, 0.2)}
-    first = make_client(limiter=shared, quotas=quota)
-    second = make_client(limiter=shared, quotas=quota)
-    ids = sim.room_ids[:40]
-    await asyncio.gather(
-        collect(first.get_room_stats_many(ids)), collect(second.get_room_stats_many(ids))
-    )
+    sim = _virtual_sim()
+    async with (
+        sim,
+        client_for(sim, limiter=shared, quotas=quota) as first,
+        client_for(sim, limiter=shared, quotas=quota) as second,
+    ):
+        ids = sim.room_ids[:40]
+        await asyncio.gather(
+            collect(first.get_room_stats_many(ids)), collect(second.get_room_stats_many(ids))
+        )
     assert len(sim.arrivals("get_room_stats")) == 80
     assert sim.max_in_window("get_room_stats", 0.2) <= 10
 
@@ -152,13 +175,13 @@ async def test_clients_sharing_a_limiter_share_the_quota(
 
 
 @pytest.mark.parametrize("code", [60007, 60011, 60018, 60019])
-async def test_rate_limit_codes_slow_the_operation_and_retry(
-    sim: Simulator, make_client: MakeClient, code: int
-) -> None:
+@virtual_time
+async def test_rate_limit_codes_slow_the_operation_and_retry(code: int) -> None:
     period = 0.2
-    client = make_client(quotas={"get_room_stats": Quota(50, period)})
-    sim.fail_next("get_room_stats", code)
-    stats = await client.get_room_stats(sim.room_ids[0])
+    sim = _virtual_sim()
+    async with sim, client_for(sim, quotas={"get_room_stats": Quota(50, period)}) as client:
+        sim.fail_next("get_room_stats", code)
+        stats = await client.get_room_stats(sim.room_ids[0])
     assert stats.room_id == sim.room_ids[0]
     first, second = sim.arrivals("get_room_stats")
     assert second - first >= period  # the operation paused for a whole window
@@ -308,13 +331,14 @@ async def test_retries_stop_after_the_attempt_budget(
     assert len(sim.arrivals("get_room_stats")) == 3
 
 
-async def test_retries_stop_after_the_time_budget(sim: Simulator, make_client: MakeClient) -> None:
-    client = make_client(
-        retry=RetryPolicy(attempts=50, timeout=0.25, initial_wait=0.1, max_wait=0.1)
-    )
-    sim.fail_next("get_room_stats", 100001, times=50)
-    with pytest.raises(ProviderError):
-        await client.get_room_stats(sim.room_ids[0])
+@virtual_time
+async def test_retries_stop_after_the_time_budget() -> None:
+    retry = RetryPolicy(attempts=50, timeout=0.25, initial_wait=0.1, max_wait=0.1)
+    sim = _virtual_sim()
+    async with sim, client_for(sim, retry=retry) as client:
+        sim.fail_next("get_room_stats", 100001, times=50)
+        with pytest.raises(ProviderError):
+            await client.get_room_stats(sim.room_ids[0])
     # Waits of 0.05-0.1 s each fit at most five retries in 0.25 s.
     assert 2 <= len(sim.arrivals("get_room_stats")) <= 6
 
@@ -354,6 +378,7 @@ async def test_dropped_connections_are_retried() -> None:
         assert len(sim.arrivals("get_room_stats")) == 3
 
 
+@virtual_time
 async def test_timeouts_are_retried() -> None:
     faults = Faults(rate=1.0, kinds=("slow_reply",), slow_delay=1.0)
     async with Simulator(faults=faults, tencent=TencentSim(rooms=3)) as sim:
@@ -362,6 +387,8 @@ async def test_timeouts_are_retried() -> None:
             sim.tencent.identifier,
             secret_key=sim.tencent.secret_key,
             base_url=sim.url,
+            # Its own: the shared limiter may hold slots timed on another loop's clock.
+            limiter=LocalLimiter(),
             retry=RetryPolicy.instant(attempts=2),
             timeout=0.1,
         )

@@ -9,163 +9,846 @@ the slots in Redis instead, with the same rules:
   slot is free again one period after that, by the **Redis server's clock**
   (``TIME``), so hosts whose clocks disagree still share one window;
 - a slot whose holder vanished (a crashed process) frees itself ``lease`` seconds
-  plus one period after it was taken: ``lease`` must exceed the longest attempt
-  (a client's ``timeout``);
+  plus one period after it was taken;
 - waiters are served first come, first served across processes: each takes a
-  ticket, ordered by the server time it first asked, and a slot goes to a ticket
-  only when every earlier ticket has been served. A waiter keeps its ticket alive
-  by asking again at least every ``ticket_ttl / 2`` seconds; a ticket not renewed
-  for ``ticket_ttl`` (its process died) is dropped;
-- every check and record is one Lua script: atomic on the server.
+  ticket, ordered by the server time it first asked, and slots go to tickets in
+  that order. A ticket not renewed for ``ticket_ttl`` (its process died) is dropped.
 
-A waiter sleeps until the slot its place in line needs can free (the server says
-when; a slot still in flight frees a period after its answer at the earliest),
-plus a little jitter so processes do not ask at the same instant: no tight
-polling. Redis memory stays bounded: a quota key holds at most N slots and one
-ticket per waiter, and every key expires once unused.
+How it stays cheap at fleet scale. Every exchange with Redis is one Lua script
+(``_STEP``) that does everything a process has to say about one quota key at once:
+the slots it released, the tickets it waits with, the tickets it gave up, and, in
+the same atomic step, hands every slot that can be handed out to the waiters at
+the head of the line, in order. A slot that is still cooling (released, free at a
+known server time) is *reserved*: the waiter is told "yours, from T on" and sleeps
+until then without asking again. Waiters of other processes learn of their grants
+through a list per process (``RPUSH`` by the script, ``BLPOP`` by the process), so
+a release wakes exactly the next waiter and nobody re-polls. In each process one
+task per quota key (the *pump*) talks to Redis for all of that key's callers, and
+a release is told to Redis together with the next acquire (a worker that releases
+and acquires again costs one trip); a slot's free time is fixed when it is
+released, so telling Redis a few milliseconds later changes nothing.
+
+What it survives. Callers never await redis-py themselves: they wait on futures
+the pump resolves, and every Redis call runs in a task of its own that is
+abandoned, never awaited, past ``redis_timeout``; so a cancelled caller returns at
+once whatever redis-py does with the cancellation, and a Redis that accepts
+connections but never answers costs one timeout. Then, per fault:
+
+- *a script that timed out but runs later* (a frozen Redis resumes) carries a
+  deadline in server time (the client's estimate, never later than the moment it
+  gave up): run late, it grants nothing to its caller. Grant ids are the tickets
+  themselves, so asking again with a ticket returns the grant it already has, and
+  a ticket its waiter gave up is handed back (a *leave*) only after any script that
+  could still grant it has passed its deadline: no slot is ever stranded;
+- *a release that failed* stays pending and is sent again, with the free time it
+  had (a slot is never held longer than its release asked, nor freed earlier);
+- *Redis lost its state* (restarted without its data, restarted from an older
+  snapshot, failed over to a replica, flushed): each quota key has a marker
+  (``meta``: the server's ``run_id``). A marker of another server run, or a caller
+  that saw this key under an earlier run (or under this run, and finds the marker
+  gone), means grants made before the loss may still be in flight or cooling:
+  nothing is granted for one period plus ``attempt_timeout``. A marker missing on a
+  server younger than that is ambiguous (a fresh server, or a restarted one whose
+  survivors have not called yet): nothing is granted for a short grace while
+  processes that held slots (they keep listening while they do, and notice the
+  restart) report in. Releases of slots granted before the loss are counted again;
+- *Redis unreachable or failing* (down, frozen, out of memory): callers wait for it
+  up to ``outage_timeout`` and then get :class:`~livestats.LimiterUnavailableError`
+  (which ``dooms_batch``: a bulk call stops taking items). ``fallback="local"``
+  instead paces at once from this process's own record of its slots (every slot it
+  holds or is cooling, whoever granted it), so the process alone never exceeds the
+  quota, before, during or after the outage, and slots spent locally are written
+  into Redis when it is back, so the group sees them too.
+
+Memory stays bounded: a quota key holds at most N slots, one ticket per waiter, a
+grant record per slot handed out, and one list per waiting process; every key
+expires once unused.
 
 Keys, for a quota key ``Q`` (``tencent:1400000000:get_room_stats``, say) and the
 default prefix::
 
-    livestats:{Q}:slots    sorted set: slot token -> when it is free (server µs)
+    livestats:{Q}:slots    sorted set: released slot -> when it is free (server µs)
+    livestats:{Q}:busy     sorted set: slot in flight -> when it counts as abandoned
     livestats:{Q}:queue    sorted set: waiting ticket -> when it first asked
     livestats:{Q}:alive    sorted set: waiting ticket -> when it lapses
+    livestats:{Q}:grant    hash: ticket -> server µs from which its slot may be used
+    livestats:{Q}:meta     hash: the server run that holds this state, blocked-until
     livestats:{Q}:pause    string: server µs until which nothing is handed out
+    livestats:{Q}:inbox:P  list: grants for the waiters of process P
 
 The braces are a Redis Cluster hash tag: one quota's keys live on one node.
-
-Redis unreachable or failing: :class:`~livestats.LimiterUnavailableError` by
-default, never "unlimited". ``fallback="local"`` instead paces the call with an
-in-process :class:`~livestats.LocalLimiter` and logs a warning once per outage;
-that keeps the process within the quota, but no longer the group.
+Needs Redis 6.2 or later (or Valkey).
 """
 
 from __future__ import annotations
 
 import asyncio
+import bisect
+import contextlib
+import itertools
 import logging
 import random
 import secrets
-from collections.abc import AsyncGenerator, Sequence
+from collections import deque
+from collections.abc import AsyncGenerator, Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING, Any, Literal
 
 from yarl import URL
 
 from livestats._core.clock import Clock
-from livestats._core.limiter import LocalLimiter, Paused, Permit
+from livestats._core.limiter import Paused, Permit
 from livestats._core.loops import close_at_loop_shutdown
 from livestats._core.quota import Quota
 from livestats._core.validate import check_seconds, check_text
 from livestats.errors import ConfigurationError, LimiterUnavailableError
 
 if TYPE_CHECKING:
-    from redis.asyncio import Redis
     from redis.commands.core import AsyncScript
 
 __all__ = ["RedisLimiter"]
 
 logger = logging.getLogger("livestats")
 
-_GRANTED, _WAIT, _PAUSED = 1, 0, 2
 _US = 1_000_000
+_OK, _PAUSED, _LOST = 0, 2, 3
+#: How long an ambiguous loss (a marker missing on a young server) blocks grants,
+#: while processes that held slots report in (they retry every _MAX_BACKOFF at most).
+_GRACE = 0.5
+_MIN_BACKOFF, _MAX_BACKOFF = 0.02, 0.2
+#: A release is told to Redis this long after it happened at the latest (sooner when
+#: the next acquire of the key goes out): its free time is fixed, so the wait costs nothing.
+_FLUSH_DELAY = 0.005
+#: Entries of each kind one script takes at most (the rest go in the next one).
+_BATCH = 1000
+#: How long a cancelled caller waits, at most, for Redis to confirm it left the line.
+_LEAVE_WAIT = 1.0
 
-# KEYS: slots, queue, alive, pause. ARGV: token, limit, period_us, lease_us, ttl_us.
-# Returns {status, microseconds to wait}.
-_ACQUIRE = """
-local slots, queue, alive, pause = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
-local token = ARGV[1]
-local limit = tonumber(ARGV[2])
-local period = tonumber(ARGV[3])
-local lease = tonumber(ARGV[4])
-local ttl = tonumber(ARGV[5])
+# KEYS: slots, busy, queue, alive, meta, grant, pause.
+# ARGV: limit, period, lease, ttl, blackout, grace, deadline (0: none), me, inbox prefix,
+#   known run ('' if none), seen prefix, seen ttl; then n releases (token, hold, sent);
+#   n adopts (token, hold or -1 for in flight); n leaves (ticket); n asks (ticket).
+#   Times in server microseconds.
+# Returns {now, status, wait, run, ticket, delay, ticket, delay, ...}: the grants for
+# the caller's tickets, each usable `delay` µs after `now`.
+_STEP = """
+local slots, busy, queue, alive, meta, grant, pause =
+  KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7]
+local limit, period, lease, ttl = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]),
+  tonumber(ARGV[4])
+local blackout, grace, deadline = tonumber(ARGV[5]), tonumber(ARGV[6]), tonumber(ARGV[7])
+local me, inbox, known, seen, seen_ttl = ARGV[8], ARGV[9], ARGV[10], ARGV[11], ARGV[12]
+-- Every number written as whole digits: Lua's own formatting keeps 14 only.
+local function d(x) return string.format('%.0f', x) end
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
-local keep = math.ceil((lease + period + ttl) / 1000)
+-- A write first, one that only frees: Redis then lets the rest of the script write even
+-- past maxmemory (noeviction refuses only a script's first write), so the quota keeps
+-- working while another user has filled Redis; what it holds is bounded.
+redis.call('ZREMRANGEBYSCORE', alive, '-inf', now)
+-- Run after the caller gave up (a frozen server resumed): grant it nothing.
+local late = deadline > 0 and now > deadline
+-- Keys outlive what they hold: a reserved grant may start a blackout ahead and be held
+-- a lease and a period; released slots cool at most a lease and a period (lease
+-- outlasts any attempt); tickets live ttl.
+local keep = math.ceil((lease + 2 * period + blackout + ttl) / 1000) + 1000
+local short = math.ceil((lease + period + ttl) / 1000) + 1000
 
-local function touch()
-  for _, key in ipairs(KEYS) do redis.call('PEXPIRE', key, keep) end
+-- 1. Has this key's state been lost since grants were last made from it?
+local info = redis.call('INFO', 'server')
+local run = string.match(info, 'run_id:(%w+)')
+local started = now - tonumber(string.match(info, 'uptime_in_seconds:(%d+)')) * 1000000
+local young = now - started < blackout
+local m = redis.call('HMGET', meta, 'run', 'lost')
+local lost = tonumber(m[2] or '0')
+local was = lost
+if m[1] ~= run then
+  if m[1] then
+    -- Written by another run of the server: restarted from older data, or failed over.
+    lost = math.max(lost, young and started + blackout or now + blackout)
+  elseif known == run then
+    lost = math.max(lost, now + blackout)  -- gone under this very run: flushed or evicted
+  elseif young then
+    lost = math.max(lost, now + grace)  -- a fresh server, or a restarted one: hear survivors
+  end
 end
+if known ~= '' and known ~= run then
+  -- The caller held slots under an earlier run: they may still be in the window.
+  lost = math.max(lost, young and started + blackout or now + blackout)
+end
+if m[1] ~= run or lost ~= was then redis.call('HSET', meta, 'run', run, 'lost', d(lost)) end
+local blocked = math.max(lost, tonumber(redis.call('GET', pause) or '0'))
 
--- Waiters that stopped asking have lost their place; slots whose time is up are free.
+-- 2. Lapsed tickets lose their place; freed slots and abandoned ones are gone.
 local lapsed = redis.call('ZRANGEBYSCORE', alive, '-inf', now)
 for i = 1, #lapsed, 500 do
   redis.call('ZREM', queue, unpack(lapsed, i, math.min(i + 499, #lapsed)))
 end
 redis.call('ZREMRANGEBYSCORE', alive, '-inf', now)
 redis.call('ZREMRANGEBYSCORE', slots, '-inf', now)
-
--- A place in line, kept from the first time this token asked.
-if not redis.call('ZSCORE', queue, token) then
-  redis.call('ZADD', queue, now, token)
+local gone = redis.call('ZRANGEBYSCORE', busy, '-inf', now)
+for i = 1, #gone, 500 do
+  redis.call('HDEL', grant, unpack(gone, i, math.min(i + 499, #gone)))
 end
-redis.call('ZADD', alive, now + ttl, token)
+redis.call('ZREMRANGEBYSCORE', busy, '-inf', now)
 
-local paused_until = tonumber(redis.call('GET', pause) or '0')
-if paused_until > now then
-  touch()
-  return {2, paused_until - now}
+-- 3. What the caller says. Slots it took while Redis was away first, then releases
+-- (of those too), then tickets it gave up, then the tickets it waits with.
+redis.call('SET', seen .. me, 1, 'PX', seen_ttl)  -- this process is alive
+local i = 13
+local n = tonumber(ARGV[i]); i = i + 1
+local releases = {}
+for _ = 1, n do
+  releases[#releases + 1] = {ARGV[i], tonumber(ARGV[i + 1]), ARGV[i + 2]}
+  i = i + 3
+end
+n = tonumber(ARGV[i]); i = i + 1
+for _ = 1, n do
+  local token, hold = ARGV[i], tonumber(ARGV[i + 1])
+  if hold < 0 then
+    redis.call('ZADD', busy, 'NX', d(now + lease + period), token)
+  elseif hold > 0 then
+    redis.call('ZADD', slots, 'GT', d(now + hold), token)
+  end
+  i = i + 2
+end
+for _, r in ipairs(releases) do
+  redis.call('ZREM', busy, r[1])
+  redis.call('HDEL', grant, r[1])
+  if r[3] == '1' and r[2] > 0 then
+    -- Counted again even if it was lost (a grant from before a restart): the safe side.
+    redis.call('ZADD', slots, 'GT', d(now + r[2]), r[1])
+  else
+    redis.call('ZREM', slots, r[1])
+  end
+end
+n = tonumber(ARGV[i]); i = i + 1
+for _ = 1, n do
+  local ticket = ARGV[i]
+  redis.call('ZREM', queue, ticket)
+  redis.call('ZREM', alive, ticket)
+  if redis.call('HDEL', grant, ticket) == 1 then redis.call('ZREM', busy, ticket) end
+  i = i + 1
+end
+local mine = {now, 0, 0, run}
+n = tonumber(ARGV[i]); i = i + 1
+for _ = 1, n do
+  local ticket = ARGV[i]
+  local start = redis.call('HGET', grant, ticket)
+  if late then
+    -- nothing: the caller is not listening, and will ask again
+  elseif start then
+    mine[#mine + 1] = ticket  -- granted before: the same grant again
+    mine[#mine + 1] = math.max(0, tonumber(start) - now)
+  else
+    redis.call('ZADD', queue, 'NX', d(now), ticket)
+    redis.call('ZADD', alive, d(now + ttl), ticket)
+  end
+  i = i + 1
 end
 
-local free = limit - redis.call('ZCARD', slots)
-local rank = redis.call('ZRANK', queue, token)
-if rank < free then
-  redis.call('ZADD', slots, now + lease + period, token)
-  redis.call('ZREM', queue, token)
-  redis.call('ZREM', alive, token)
-  touch()
-  return {1, 0}
-end
-
--- The slot this place in line waits for: the (rank - free)-th to free up. One in
--- flight frees a period after its answer at the earliest.
-local wait = period
-local nth = redis.call('ZRANGE', slots, rank - free, rank - free, 'WITHSCORES')
-if nth[2] then wait = math.max(0, math.min(tonumber(nth[2]) - now, period)) end
-touch()
-return {0, wait}
-"""
-
-# KEYS: slots. ARGV: token, sent (1/0), period_us, lease_us, ttl_us.
-_RELEASE = """
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
-if ARGV[2] == '1' then
-  -- Re-added even if its lease lapsed meanwhile: counting it again is the safe side.
-  redis.call('ZADD', KEYS[1], now + tonumber(ARGV[3]), ARGV[1])
+-- 4. Hand out every slot that can be, to the head of the line, in order. A free slot
+-- is usable now; a cooling one from when it frees. With more slots counted than the
+-- limit (grants from before a loss), the k-th to free is the first that keeps it.
+local out = {}
+if blocked <= now then
+  local used = redis.call('ZCARD', busy) + redis.call('ZCARD', slots)
+  while true do
+    local head = redis.call('ZRANGE', queue, 0, 0)
+    if not head[1] then break end
+    local ticket = head[1]
+    local proc = string.match(ticket, '^(.-)%.') or ''
+    while proc ~= me and redis.call('EXISTS', seen .. proc) == 0 do
+      -- Its process has not been heard from: no slot for it (it would strand there).
+      -- If it is alive after all, the nudge makes it ask again.
+      redis.call('ZREM', queue, ticket)
+      redis.call('ZREM', alive, ticket)
+      out[proc] = out[proc] or ' w'
+      head = redis.call('ZRANGE', queue, 0, 0)
+      ticket = head[1]
+      if not ticket then break end
+      proc = string.match(ticket, '^(.-)%.') or ''
+    end
+    if not ticket then break end
+    local start = now
+    if used < limit then
+      used = used + 1
+    else
+      local k = used - limit
+      local c = redis.call('ZRANGE', slots, k, k, 'WITHSCORES')
+      if not c[1] then break end
+      redis.call('ZREM', slots, c[1])
+      start = math.max(now, tonumber(c[2]))
+    end
+    redis.call('ZREM', queue, ticket)
+    redis.call('ZREM', alive, ticket)
+    redis.call('ZADD', busy, d(start + lease + period), ticket)
+    redis.call('HSET', grant, ticket, d(start))
+    if proc == me and not late then
+      mine[#mine + 1] = ticket
+      mine[#mine + 1] = start - now
+    else
+      out[proc] = (out[proc] or '') .. ' ' .. ticket .. ' ' .. d(start - now)
+    end
+  end
+  if redis.call('ZCARD', queue) > 0 then
+    -- Still waiting: a slot whose holder vanished frees itself then, with no release.
+    local b = redis.call('ZRANGE', busy, 0, 0, 'WITHSCORES')
+    if b[2] then mine[3] = math.max(1, tonumber(b[2]) - now) end
+  end
 else
-  redis.call('ZREM', KEYS[1], ARGV[1])
+  mine[2] = (blocked == lost) and 3 or 2
+  mine[3] = blocked - now
 end
-local keep = math.ceil((tonumber(ARGV[4]) + tonumber(ARGV[3]) + tonumber(ARGV[5])) / 1000)
-redis.call('PEXPIRE', KEYS[1], keep)
-return 1
+for proc, message in pairs(out) do
+  redis.call('RPUSH', inbox .. proc, message)
+  redis.call('PEXPIRE', inbox .. proc, math.ceil(ttl / 1000) + 1000)
+end
+for _, key in ipairs({busy, meta, grant}) do redis.call('PEXPIRE', key, keep) end
+for _, key in ipairs({slots, queue, alive}) do redis.call('PEXPIRE', key, short) end
+return mine
 """
 
-# KEYS: pause. ARGV: microseconds.
+# KEYS: pause, queue. ARGV: microseconds, inbox prefix, ttl. Wakes every waiting
+# process, so callers that asked to fail while paused learn of the pause at once.
 _PAUSE = """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
 local ends = now + tonumber(ARGV[1])
 if ends > tonumber(redis.call('GET', KEYS[1]) or '0') then
-  redis.call('SET', KEYS[1], ends, 'PX', math.ceil(tonumber(ARGV[1]) / 1000) + 1)
+  local px = math.ceil(tonumber(ARGV[1]) / 1000) + 1
+  redis.call('SET', KEYS[1], string.format('%.0f', ends), 'PX', px)
 end
-return 1
+local seen = {}
+for _, ticket in ipairs(redis.call('ZRANGE', KEYS[2], 0, 999)) do
+  local proc = string.match(ticket, '^(.-)%.')
+  if proc and not seen[proc] then
+    seen[proc] = true
+    redis.call('RPUSH', ARGV[2] .. proc, 'w')
+    redis.call('PEXPIRE', ARGV[2] .. proc, math.ceil(tonumber(ARGV[3]) / 1000) + 1000)
+  end
+end
+return now
 """
 
-# KEYS: slots, queue, alive. ARGV: token. A waiter that gave up, or a grant nobody took.
-_LEAVE = """
-redis.call('ZREM', KEYS[1], ARGV[1])
-redis.call('ZREM', KEYS[2], ARGV[1])
-redis.call('ZREM', KEYS[3], ARGV[1])
-return 1
-"""
+_SOURCES = {"step": _STEP, "pause": _PAUSE}
+
+#: A grant as a waiter receives it: ("redis" or "local", token, local time it may start).
+_Grant = tuple[str, str, float]
+
+
+class _Waiter:
+    __slots__ = ("fail_fast", "future", "registered", "ticket")
+
+    def __init__(self, ticket: str, future: asyncio.Future[_Grant], fail_fast: bool) -> None:
+        self.ticket = ticket
+        self.future = future
+        self.fail_fast = fail_fast
+        #: Sent to Redis at least once (so it may be queued there, or granted).
+        self.registered = False
+
+
+class _Batch:
+    """What one script call carries, kept so a failed call can be sent again."""
+
+    __slots__ = ("adopts", "asks", "confirm", "leaves", "releases", "renewal")
+
+    def __init__(self) -> None:
+        self.releases: list[tuple[str, tuple[float, bool]]] = []
+        self.adopts: list[tuple[str, tuple[float | None]]] = []
+        self.leaves: list[str] = []
+        self.asks: list[str] = []
+        self.renewal = False
+        self.confirm: list[asyncio.Future[None]] = []
+
+
+class _Line:
+    """One quota key's traffic from this process, on one event loop.
+
+    The waiters (first come, first served), what is still to be told to Redis, and
+    the *ledger*: every slot this process holds or is cooling, by its own clock,
+    whoever granted it. The ledger gates every grant (so one process never exceeds
+    the quota, whatever Redis forgot) and is what the local fallback paces from.
+    """
+
+    __slots__ = (
+        "active_at",
+        "adopts",
+        "beat_at",
+        "blocked_kind",
+        "blocked_until",
+        "bound",
+        "cooling",
+        "in_flight",
+        "key",
+        "known_run",
+        "last_failure",
+        "leaves",
+        "listener",
+        "live",
+        "local_timer",
+        "loop",
+        "mode",
+        "need_check",
+        "offset",
+        "outage_since",
+        "owner",
+        "pending_confirm",
+        "pump",
+        "quota",
+        "release_due",
+        "releases",
+        "renew_at",
+        "room_waiters",
+        "script_keys",
+        "waiters",
+        "wake",
+    )
+
+    def __init__(self, owner: RedisLimiter, key: str, quota: Quota, bound: _Bound) -> None:
+        self.owner = owner
+        self.key = key
+        self.quota = quota
+        self.bound = bound
+        self.loop = bound.loop
+        names = owner.keys(key)
+        self.script_keys = [
+            names[part] for part in ("slots", "busy", "queue", "alive", "meta", "grant", "pause")
+        ]
+        self.waiters: deque[_Waiter] = deque()
+        #: Tickets whose permits are out (a repeated grant message for one is ignored).
+        self.live: set[str] = set()
+        #: token -> (local time its slot is free, sent): releases Redis has not confirmed.
+        self.releases: dict[str, tuple[float, bool]] = {}
+        #: Tickets to take out of Redis's line (their waiters left or their grant is unwanted).
+        self.leaves: set[str] = set()
+        #: Slots granted locally while Redis was away: token -> (local free time or None
+        #: while in flight,), to be written into Redis when it is back.
+        self.adopts: dict[str, tuple[float | None]] = {}
+        #: token -> when it counts as abandoned (a lease and a period after it was taken).
+        self.in_flight: dict[str, float] = {}
+        self.cooling: list[float] = []
+        self.room_waiters: list[asyncio.Future[None]] = []
+        self.pending_confirm: list[asyncio.Future[None]] = []
+        self.mode: Literal["redis", "local"] = "redis"
+        #: Server seconds minus local seconds, a lower bound (set by every answer).
+        self.offset: float | None = None
+        self.known_run = ""
+        self.active_at = -1e18
+        self.beat_at = -1e18
+        self.blocked_until = 0.0
+        self.blocked_kind = _OK
+        self.renew_at = 0.0
+        self.release_due = 0.0
+        self.outage_since: float | None = None
+        self.last_failure = -1e18
+        self.need_check = False
+        self.wake = asyncio.Event()
+        self.pump: asyncio.Task[None] | None = None
+        self.listener: asyncio.Task[None] | None = None
+        self.local_timer: asyncio.TimerHandle | None = None
+
+    def __repr__(self) -> str:
+        now = self.owner._now()
+        cooling = sum(1 for t in self.cooling if t > now)
+        return (
+            f"{self.key!r}: {self.quota}, {self.mode}, {len(self.in_flight)} in flight, "
+            f"{cooling} cooling, {sum(1 for w in self.waiters if not w.future.done())} waiting"
+        )
+
+    # -- callers' side ------------------------------------------------------------------
+
+    def enqueue(self, fail_fast: bool) -> _Waiter:
+        waiter = _Waiter(self.owner._ticket(), self.loop.create_future(), fail_fast)
+        self.waiters.append(waiter)
+        if self.mode == "local":
+            self.serve_locally()
+        self.kick()
+        return waiter
+
+    def abandon(self, waiter: _Waiter) -> None:
+        """A waiter left before being served: its ticket goes, and a grant it got goes back."""
+        if waiter.future.done() and not waiter.future.cancelled() and not waiter.future.exception():
+            self.give_back(waiter.future.result()[1])
+        elif waiter.registered:
+            self.leaves.add(waiter.ticket)
+        self.kick()
+
+    def give_back(self, token: str) -> None:
+        """A grant that was never used: its slot is free at once."""
+        self.release(token, 0.0, sent=False)
+
+    def take(self, token: str) -> None:
+        now = self.owner._now()
+        self.in_flight[token] = now + self.owner._lease + self.quota.period
+        self.live.add(token)
+        self.active_at = now
+        self.ensure_listener()
+
+    def release(self, token: str, hold: float, *, sent: bool) -> None:
+        now = self.owner._now()
+        self.in_flight.pop(token, None)
+        self.live.discard(token)
+        self.active_at = now
+        free_at = now + hold if sent else now
+        if sent and hold > 0:
+            bisect.insort(self.cooling, free_at)
+        if token in self.adopts:
+            if sent:
+                self.adopts[token] = (free_at,)
+            else:
+                del self.adopts[token]
+        self.releases[token] = (free_at, sent)
+        if len(self.releases) == 1:
+            self.release_due = now + _FLUSH_DELAY
+        self._room_changed()
+        if self.mode == "local":
+            self.serve_locally()
+        self.kick()
+
+    def room(self) -> bool:
+        """Whether the ledger lets this process start one more request now."""
+        now = self.owner._now()
+        cut = bisect.bisect_right(self.cooling, now)
+        if cut:
+            del self.cooling[:cut]
+        for token in [t for t, ends in self.in_flight.items() if ends <= now]:
+            del self.in_flight[token]  # a permit never released: abandoned, as Redis counts it
+        return len(self.in_flight) + len(self.cooling) < self.quota.limit
+
+    async def wait_room(self, start: float) -> None:
+        """Sleep until ``start``, then until the ledger has room (it nearly always has)."""
+        while True:
+            delay = start - self.owner._now()
+            if delay > 0:
+                await self.owner._sleep(delay)
+            if self.room():
+                return
+            future = self.loop.create_future()
+            self.room_waiters.append(future)
+            when = self.next_room_at()
+            timeout = None if when is None else max(0.0, when - self.owner._now())
+            try:
+                await asyncio.wait([future], timeout=timeout)
+            finally:
+                if future in self.room_waiters:
+                    self.room_waiters.remove(future)
+            start = 0.0
+
+    def next_room_at(self) -> float | None:
+        """When the ledger frees a slot by itself (a cooling one, an abandoned one)."""
+        times = [self.cooling[0]] if self.cooling else []
+        if self.in_flight:
+            times.append(min(self.in_flight.values()))
+        return min(times) if times else None
+
+    def _room_changed(self) -> None:
+        for future in self.room_waiters:
+            if not future.done():
+                future.set_result(None)
+        self.room_waiters.clear()
+
+    async def settle(self) -> None:
+        """Wait (briefly, bounded) until Redis has been told what this process gave up."""
+        if not (self.leaves or self.releases) or self.mode == "local":
+            return
+        future = self.loop.create_future()
+        self.pending_confirm.append(future)
+        self.kick(now=True)
+        with contextlib.suppress(asyncio.CancelledError):  # cancelled again: go at once
+            await asyncio.wait([future], timeout=min(_LEAVE_WAIT, self.owner._redis_timeout))
+
+    def waiting(self) -> list[_Waiter]:
+        while self.waiters and self.waiters[0].future.done():
+            self.waiters.popleft()
+        return [w for w in self.waiters if not w.future.done()]
+
+    def fail_all(self, error: Callable[[], BaseException]) -> None:
+        for waiter in self.waiting():
+            waiter.future.set_exception(error())
+            if waiter.registered:
+                self.leaves.add(waiter.ticket)
+        self.waiters.clear()
+
+    # -- the pump: the one task that talks to Redis for this key -----------------------
+
+    def kick(self, *, now: bool = False) -> None:
+        if now:
+            self.release_due = 0.0
+        self.wake.set()
+        if self.pump is None or self.pump.done():
+            self.pump = self.loop.create_task(self._pump())
+
+    def ensure_listener(self) -> None:
+        if self.mode == "redis" and (self.listener is None or self.listener.done()):
+            self.listener = self.loop.create_task(self._listen())
+
+    def _live_slots(self) -> bool:
+        return bool(self.in_flight) or bool(self.cooling and self.cooling[-1] > self.owner._now())
+
+    def _due(self) -> tuple[bool, float | None]:
+        """Whether a call is due now, else when one will be (``None``: on a kick only)."""
+        now = self.owner._now()
+        waiting = self.waiting()
+        if self.mode == "local":
+            if not (waiting or self.releases or self.leaves or self.adopts or self.in_flight):
+                return False, None
+            return now - self.last_failure >= self._backoff(), self.last_failure + self._backoff()
+        if self.need_check or self.leaves or self.adopts or self.pending_confirm:
+            return self._after_backoff(now)
+        if any(not w.registered for w in waiting):
+            return self._after_backoff(now)
+        when: float | None = None
+        if self.releases:
+            when = self.release_due
+        if waiting:
+            renew = self.renew_at
+            if self.blocked_until > 0:
+                renew = min(renew, self.blocked_until)
+            when = renew if when is None else min(when, renew)
+        if when is not None and now >= when:
+            return self._after_backoff(now)
+        return False, when
+
+    def _after_backoff(self, now: float) -> tuple[bool, float | None]:
+        """Due now, unless Redis failed a moment ago: then once the backoff is over."""
+        again = self.last_failure + self._backoff()
+        if self.outage_since is not None and now < again:
+            return False, again
+        return True, None
+
+    def _pending(self) -> bool:
+        return bool(
+            self.waiting()
+            or self.releases
+            or self.leaves
+            or self.adopts
+            or self.pending_confirm
+            or self.need_check
+        )
+
+    def _backoff(self) -> float:
+        if self.outage_since is None:
+            return 0.0
+        lasted = self.last_failure - self.outage_since
+        return min(_MAX_BACKOFF, max(_MIN_BACKOFF, lasted / 4))
+
+    async def _pump(self) -> None:
+        owner = self.owner
+        while True:
+            self.wake.clear()
+            due, when = self._due()
+            if not due:
+                if when is None and not self._pending():
+                    return
+                timeout = None if when is None else max(0.0, when - owner._now())
+                if timeout is not None:
+                    timeout += random.uniform(0, owner._max_jitter) if self.mode == "local" else 0
+                with contextlib.suppress(asyncio.TimeoutError):
+                    await asyncio.wait_for(self.wake.wait(), timeout)
+                continue
+            batch = self._take_batch()
+            try:
+                reply, received = await owner._step(self, batch)
+            except LimiterUnavailableError as err:
+                self._failed(batch, err)
+                continue
+            self._answered(batch, reply, received)
+
+    def _take_batch(self) -> _Batch:
+        batch = _Batch()
+        if self.offset is None:
+            return batch  # first: learn the server's clock, so later calls carry deadlines
+        now = self.owner._now()
+        for token, entry in itertools.islice(self.adopts.items(), _BATCH):
+            free_at = entry[0]
+            if free_at is not None and free_at <= now:
+                continue  # freed already: nothing for Redis to count
+            batch.adopts.append((token, entry))
+        for token, release in itertools.islice(self.releases.items(), _BATCH):
+            batch.releases.append((token, release))
+        batch.leaves = list(itertools.islice(self.leaves, _BATCH))
+        if self.mode == "redis":
+            waiting = self.waiting()
+            batch.renewal = bool(waiting) and (
+                now >= self.renew_at or 0 < self.blocked_until <= now
+            )
+            for waiter in waiting:
+                if len(batch.asks) >= _BATCH:
+                    break
+                if batch.renewal or not waiter.registered:
+                    batch.asks.append(waiter.ticket)
+                    waiter.registered = True
+        batch.confirm, self.pending_confirm = self.pending_confirm, []
+        return batch
+
+    def _failed(self, batch: _Batch, err: LimiterUnavailableError) -> None:
+        owner = self.owner
+        now = owner._now()
+        self.pending_confirm.extend(batch.confirm)
+        if self.outage_since is None or now - self.last_failure > 2 * _MAX_BACKOFF + 1.0:
+            self.outage_since = now
+        self.last_failure = now
+        self.renew_at = 0.0  # the asks may not have arrived: ask again with every ticket
+        if owner._fallback == "local":
+            if self.mode != "local":
+                self.mode = "local"
+                owner._warn_outage(err)
+            for waiter in self.waiting():
+                if waiter.registered:
+                    self.leaves.add(waiter.ticket)
+                    waiter.registered = False
+            self.serve_locally()
+        elif now - self.outage_since >= owner._outage_timeout:
+            owner._warn_outage(err)
+            self.fail_all(lambda: _unavailable(err, owner._outage_timeout))
+        for future in self.pending_confirm:
+            if not future.done():
+                future.set_result(None)  # nobody should wait on a Redis that is away
+        self.pending_confirm.clear()
+
+    def _answered(self, batch: _Batch, reply: Sequence[Any], received: float) -> None:
+        owner = self.owner
+        now_us, status, wait_us, run = int(reply[0]), int(reply[1]), int(reply[2]), reply[3]
+        self.offset = now_us / _US - received
+        self.known_run = _text(run)
+        self.need_check = False
+        if self.outage_since is not None:
+            self.outage_since = None
+            if self.mode == "local":
+                self.mode = "redis"
+                if self.local_timer is not None:
+                    self.local_timer.cancel()
+                    self.local_timer = None
+            owner._recovered()
+        for token, release in batch.releases:
+            if self.releases.get(token) is release:
+                del self.releases[token]
+        for token, entry in batch.adopts:
+            if self.adopts.get(token) is entry:
+                del self.adopts[token]
+        now = owner._now()
+        for token in [t for t, e in self.adopts.items() if e[0] is not None and e[0] <= now]:
+            del self.adopts[token]
+        self.leaves.difference_update(batch.leaves)
+        if batch.renewal:
+            self.renew_at = received + owner._ticket_ttl / 3
+        if status == _OK:
+            self.blocked_until, self.blocked_kind = 0.0, _OK
+            if wait_us > 0:  # when a slot whose holder vanished frees itself
+                self.renew_at = min(self.renew_at, received + wait_us / _US)
+        else:
+            self.blocked_until, self.blocked_kind = received + wait_us / _US, status
+            if status == _PAUSED:
+                for waiter in self.waiting():
+                    if waiter.fail_fast:
+                        waiter.future.set_exception(Paused(wait_us / _US))
+                        if waiter.registered:
+                            self.leaves.add(waiter.ticket)
+        for i in range(4, len(reply) - 1, 2):
+            self.granted(_text(reply[i]), received + int(reply[i + 1]) / _US)
+        for future in batch.confirm:
+            if not future.done():
+                future.set_result(None)
+        if self.waiting():
+            self.ensure_listener()
+
+    def granted(self, ticket: str, start: float) -> None:
+        """Redis handed ``ticket`` a slot usable from ``start`` (local time)."""
+        for waiter in self.waiters:
+            if waiter.ticket == ticket:
+                if not waiter.future.done():
+                    self.live.add(ticket)
+                    waiter.future.set_result(("redis", ticket, start))
+                    return
+                break
+        if ticket not in self.live:
+            self.leaves.add(ticket)  # its waiter is gone: give the slot back
+            self.kick()
+
+    # -- the listener: grants for this process's waiters, and a watch on the server ---
+
+    async def _listen(self) -> None:
+        owner = self.owner
+        failures = 0
+        while self.mode == "redis" and (
+            any(w.registered for w in self.waiting()) or self._live_slots()
+        ):
+            try:
+                message = await owner._pop(self)
+            except LimiterUnavailableError:
+                # Whatever happened to Redis, the next call checks what it still knows.
+                self.need_check = True
+                self.kick()
+                failures += 1
+                await asyncio.sleep(min(_MAX_BACKOFF, _MIN_BACKOFF * failures))
+                continue
+            failures = 0
+            if message is None:
+                continue
+            received = owner._now()
+            words = iter(_text(message).split())
+            for word in words:
+                if word == "w":  # asked to ask again (a pause began, or the ticket was dropped)
+                    self.renew_at = 0.0
+                    self.kick()
+                else:
+                    self.granted(word, received + int(next(words, "0")) / _US)
+
+    # -- the local fallback -----------------------------------------------------------
+
+    def serve_locally(self) -> None:
+        """Serve waiters in order from the ledger while it has room (Redis is away)."""
+        owner = self.owner
+        if self.local_timer is not None:
+            self.local_timer.cancel()
+            self.local_timer = None
+        paused = owner._local_paused.get(self.key, 0.0) - owner._now()
+        for waiter in self.waiting():
+            if paused > 0:
+                if waiter.fail_fast:
+                    waiter.future.set_exception(Paused(paused))
+                    continue
+                break
+            if not self.room():
+                break
+            token = f"{owner._proc}.l{next(owner._seq):x}"
+            self.adopts[token] = (None,)
+            self.take(token)
+            waiter.future.set_result(("local", token, owner._now()))
+        if not self.waiting():
+            return
+        when = self.next_room_at()
+        wake = max(paused, 0.0 if when is None else when - owner._now())
+        if paused > 0 or when is not None:
+            self.local_timer = self.loop.call_later(max(wake, 0.0), self.serve_locally)
+
+    async def close(self) -> None:
+        """Stop talking to Redis; tell it, within one timeout, what this process gave up."""
+        for task in (self.pump, self.listener):
+            if task is not None and not task.done():
+                task.cancel()
+        if self.local_timer is not None:
+            self.local_timer.cancel()
+        self.fail_all(lambda: LimiterUnavailableError("the RedisLimiter was closed"))
+        if self.releases or self.leaves or self.adopts:
+            try:
+                batch = self._take_batch()
+                reply, received = await self.owner._step(self, batch)
+                self._answered(batch, reply, received)
+            except LimiterUnavailableError as err:
+                logger.warning(
+                    "livestats: could not tell Redis about %d slot(s) of %s at close: %s",
+                    len(self.releases) + len(self.leaves),
+                    self.key,
+                    err,
+                )
 
 
 class _RedisPermit:
-    __slots__ = ("_key", "_limiter", "_period", "_released", "_token")
+    __slots__ = ("_line", "_period", "_released", "_token")
 
-    def __init__(self, limiter: RedisLimiter, key: str, token: str, period: float) -> None:
-        self._limiter = limiter
-        self._key = key
+    def __init__(self, line: _Line, token: str, period: float) -> None:
+        self._line = line
         self._token = token
         self._period = period
         self._released = False
@@ -174,40 +857,58 @@ class _RedisPermit:
         if self._released:
             return
         self._released = True
-        await self._limiter._release(
-            self._key, self._token, self._period + unanswered_for, sent=sent
-        )
+        self._line.release(self._token, self._period + unanswered_for, sent=sent)
 
     def __repr__(self) -> str:
         state = "released" if self._released else "held"
-        return f"<RedisPermit {self._key!r} {state}>"
+        return f"<RedisPermit {self._line.key!r} {state}>"
+
+
+class _Bound:
+    """What the limiter keeps for one event loop: its client, scripts and lines."""
+
+    __slots__ = ("client", "guard", "lines", "loop", "pop_timeout", "scripts")
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, client: Any, pop_timeout: float) -> None:
+        self.loop = loop
+        self.client = client
+        self.pop_timeout = pop_timeout
+        self.scripts: dict[str, AsyncScript] = {}
+        self.lines: dict[str, _Line] = {}
+        self.guard: AsyncGenerator[None, None] | None = None
 
 
 class RedisLimiter:
     """The :class:`~livestats.Limiter` for quotas shared across processes and hosts.
 
     ``url_or_client`` is a Redis URL (``redis://host:6379/0``; the limiter makes
-    and closes its own client, one per event loop) or a ``redis.asyncio.Redis``
-    you own. ``key_prefix`` namespaces the keys: services that should share a
-    quota use the same prefix (and the same quota keys, which are the same when
-    their clients are configured alike).
+    and closes its own client, one per event loop; with ``cluster=True`` the URL
+    names any node of a Redis Cluster) or a ``redis.asyncio.Redis`` or
+    ``redis.asyncio.RedisCluster`` you own. ``key_prefix`` namespaces the keys:
+    services that should share a quota use the same prefix (and the same quota keys,
+    which are the same when their clients are configured alike).
 
     ``lease``: seconds a slot may stay in flight before it counts as abandoned
     (longer than any attempt). ``ticket_ttl``: seconds a waiter's place in line
-    survives without it asking again. ``fallback``: ``"error"`` (default) raises
-    :class:`~livestats.LimiterUnavailableError` when Redis fails; ``"local"`` paces
-    with an in-process limiter instead and logs a warning.
+    survives without its process renewing it. ``attempt_timeout``: the longest a
+    request may be on its way (the clients' ``timeout``); after Redis may have lost
+    its state, nothing is granted for one quota period plus this.
+    ``redis_timeout``: seconds one Redis call may take before Redis counts as
+    unavailable. ``outage_timeout``: how long an acquire waits for an unavailable
+    Redis before :class:`~livestats.LimiterUnavailableError`. ``fallback``:
+    ``"error"`` (default) waits, then raises; ``"local"`` paces at once from this
+    process's own slots while Redis is away, and logs a warning.
 
-    ``clock``: the :class:`~livestats.Clock` waits between polls sleep on (slot
+    ``clock``: the :class:`~livestats.Clock` the limiter reads and sleeps on (slot
     times are always the Redis server's own ``TIME``).
 
-    Needs the ``redis`` package (``pip install 'livestats[redis]'``) and Redis 5 or
-    later (scripts that read ``TIME`` and then write).
+    Needs the ``redis`` package (``pip install 'livestats[redis]'``) and Redis 6.2
+    or later, or Valkey.
     """
 
     def __init__(
         self,
-        url_or_client: str | Redis,
+        url_or_client: str | Any,
         *,
         key_prefix: str = "livestats",
         lease: float = 60.0,
@@ -215,11 +916,17 @@ class RedisLimiter:
         fallback: Literal["error", "local"] = "error",
         max_jitter: float = 0.01,
         clock: Clock | None = None,
+        attempt_timeout: float = 10.0,
+        redis_timeout: float = 1.0,
+        outage_timeout: float = 10.0,
+        cluster: bool = False,
     ) -> None:
         if clock is not None and not isinstance(clock, Clock):
             raise ConfigurationError(f"clock must be a livestats.Clock, not {clock!r}")
-        #: Waits between polls sleep on this clock (slot times are the Redis server's).
-        self._sleep = (clock or Clock()).sleep
+        clock = clock or Clock()
+        self._now = clock.monotonic
+        #: Waits for a reserved slot sleep on this clock (slot times are the Redis server's).
+        self._sleep = clock.sleep
         try:
             import redis.asyncio  # noqa: F401  (checked here so the error comes early)
         except ImportError:
@@ -228,44 +935,78 @@ class RedisLimiter:
             ) from None
         if isinstance(url_or_client, str):
             self._url: str | None = _check_redis_url(url_or_client)
-            self._client: Redis | None = None
+            self._given: Any = None
         else:
             if not callable(getattr(url_or_client, "register_script", None)):
-                raise ConfigurationError("url_or_client must be a URL or a redis.asyncio.Redis")
+                raise ConfigurationError(
+                    "url_or_client must be a URL or a redis.asyncio.Redis / RedisCluster"
+                )
             self._url = None
-            self._client = url_or_client
+            self._given = url_or_client
+        if not isinstance(cluster, bool):
+            raise ConfigurationError("cluster must be True or False")
+        self._cluster = cluster
         self._prefix = check_text(key_prefix, "key_prefix", error=ConfigurationError)
         self._lease = check_seconds(lease, "lease")
         self._ticket_ttl = check_seconds(ticket_ttl, "ticket_ttl")
+        self._attempt_timeout = check_seconds(attempt_timeout, "attempt_timeout")
+        self._redis_timeout = check_seconds(redis_timeout, "redis_timeout")
+        self._outage_timeout = (
+            0.0
+            if outage_timeout == 0 and not isinstance(outage_timeout, bool)
+            else check_seconds(outage_timeout, "outage_timeout")
+        )
         if fallback not in ("error", "local"):
             raise ConfigurationError(f"fallback must be 'error' or 'local', not {fallback!r}")
         self._fallback = fallback
         if not 0 <= max_jitter < 1:
             raise ConfigurationError("max_jitter must be from 0 to 1 second")
         self._max_jitter = max_jitter
-        self._local = LocalLimiter()
+        #: This limiter's name in Redis: its tickets start with it, its inbox ends with it.
+        self._proc = secrets.token_hex(6)
+        self._seq = itertools.count()
+        self._bound: _Bound | None = None
+        self._local_paused: dict[str, float] = {}
         self._outage = False
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._guard: AsyncGenerator[None, None] | None = None
-        self._scripts: dict[str, AsyncScript] = {}
 
     def __repr__(self) -> str:
         where = "its own client" if self._url is not None else "a given client"
-        return f"<RedisLimiter prefix={self._prefix!r} {where} fallback={self._fallback!r}>"
+        lines = ", ".join(repr(line) for line in self._bound.lines.values()) if self._bound else ""
+        return (
+            f"<RedisLimiter prefix={self._prefix!r} {where} fallback={self._fallback!r}"
+            f" {{{lines}}}>"
+        )
 
     def keys(self, key: str) -> dict[str, str]:
-        """The Redis keys of quota key ``key``: slots, queue, alive and pause."""
+        """The Redis keys of quota key ``key`` (``inbox``: this limiter's own)."""
         tag = f"{self._prefix}:{{{key}}}"
-        return {part: f"{tag}:{part}" for part in ("slots", "queue", "alive", "pause")}
+        names = {
+            part: f"{tag}:{part}"
+            for part in ("slots", "busy", "queue", "alive", "grant", "meta", "pause")
+        }
+        names["inbox"] = f"{tag}:inbox:{self._proc}"
+        names["seen"] = f"{tag}:seen:{self._proc}"
+        return names
 
     async def aclose(self) -> None:
-        """Close the Redis client this limiter made (a client passed in is left open)."""
-        if self._url is not None and self._client is not None:
-            client, self._client, self._scripts = self._client, None, {}
-            await client.aclose()
-        if self._guard is not None:
-            await self._guard.aclose()
-            self._guard = None
+        """Tell Redis what is pending and stop; close the client this limiter made."""
+        bound, self._bound = self._bound, None
+        if bound is not None and bound.guard is not None:
+            guard, bound.guard = bound.guard, None
+            await guard.aclose()  # runs _close_bound
+
+    async def flush(self) -> None:
+        """Tell Redis now what this process released or gave up (within ``redis_timeout``).
+
+        Releases go to Redis with the next acquire of their key, or a few
+        milliseconds later: a slot's free time is fixed when it is released, so
+        nothing waits longer for it. Call this to see Redis up to date at once.
+        """
+        bound = self._bound
+        if bound is None or bound.loop is not asyncio.get_running_loop():
+            return
+        for line in list(bound.lines.values()):
+            await line.settle()
 
     async def __aenter__(self) -> RedisLimiter:
         return self
@@ -276,122 +1017,265 @@ class RedisLimiter:
     # -- the Limiter interface ---------------------------------------------------------
 
     async def acquire(self, key: str, quota: Quota, *, wait_if_paused: bool = True) -> Permit:
-        token = secrets.token_hex(12)
-        keys = self.keys(key)
+        line = await self._line(key, quota)
+        now = self._now()
+        if not wait_if_paused:
+            left = max(
+                line.blocked_until - now if line.blocked_kind == _PAUSED else 0.0,
+                self._local_paused.get(key, 0.0) - now,
+            )
+            if left > 0:
+                raise Paused(left)
+        if (
+            self._fallback == "error"
+            and line.outage_since is not None
+            and now - line.outage_since >= self._outage_timeout
+            and now - line.last_failure < 2 * _MAX_BACKOFF + 1.0
+        ):
+            # Redis has been away longer than callers wait for it: say so at once.
+            raise _unavailable(None, self._outage_timeout)
+        waiter = line.enqueue(not wait_if_paused)
+        try:
+            kind, token, start = await waiter.future
+        except asyncio.CancelledError:
+            line.abandon(waiter)
+            await line.settle()
+            raise
+        if kind == "redis":
+            try:
+                await line.wait_room(start)
+            except asyncio.CancelledError:
+                line.give_back(token)
+                await line.settle()
+                raise
+            line.take(token)
+            self._recovered()
+        return _RedisPermit(line, token, quota.period)
+
+    async def pause(self, key: str, seconds: float) -> None:
+        now = self._now()
+        self._local_paused[key] = max(self._local_paused.get(key, 0.0), now + seconds)
+        bound = self._bound
+        line = bound.lines.get(key) if bound is not None else None
+        if line is not None:
+            line.blocked_until = max(line.blocked_until, now + seconds)
+            line.blocked_kind = _PAUSED
+            if line.mode == "local":
+                line.serve_locally()
+        names = self.keys(key)
+        prefix = names["inbox"][: -len(self._proc)]
+        try:
+            await self._run(
+                "pause",
+                [names["pause"], names["queue"]],
+                [_micro(seconds), prefix, _micro(self._ticket_ttl)],
+            )
+        except LimiterUnavailableError as err:
+            if self._fallback == "error":
+                raise
+            self._warn_outage(err)
+
+    # -- internals ---------------------------------------------------------------------
+
+    def _ticket(self) -> str:
+        # Zero-padded: tickets one script queues at the same instant sort in order.
+        return f"{self._proc}.{next(self._seq):012x}"
+
+    async def _line(self, key: str, quota: Quota) -> _Line:
+        bound = await self._bind()
+        line = bound.lines.get(key)
+        if line is None:
+            line = bound.lines[key] = _Line(self, key, quota, bound)
+        elif line.quota != quota:
+            line.quota = quota
+        return line
+
+    async def _bind(self) -> _Bound:
+        """This loop's client and lines (redis-py's connections belong to one loop)."""
+        loop = asyncio.get_running_loop()
+        bound = self._bound
+        if bound is not None and bound.loop is loop:
+            return bound
+        client = self._given if self._url is None else self._make_client()
+        bound = self._bound = _Bound(loop, client, self._pop_timeout(client))
+        bound.guard = close_at_loop_shutdown(lambda: self._close_bound(bound))
+        await bound.guard.__anext__()
+        return bound
+
+    def _make_client(self) -> Any:
+        from redis.asyncio import Redis
+        from redis.asyncio.cluster import RedisCluster
+        from redis.backoff import NoBackoff
+        from redis.retry import Retry
+
+        assert self._url is not None
+        # Bounded socket waits, so a call this limiter abandoned ends too; no retries of
+        # redis-py's own: the pump retries, and knows what a retry means.
+        options: dict[str, Any] = {
+            "socket_timeout": 2 * self._redis_timeout,
+            "socket_connect_timeout": self._redis_timeout,
+        }
+        if self._cluster:
+            return RedisCluster.from_url(self._url, **options)
+        return Redis.from_url(self._url, retry=Retry(NoBackoff(), 0), **options)
+
+    def _pop_timeout(self, client: Any) -> float:
+        """How long one BLPOP blocks: well within the client's own socket timeout."""
+        kwargs: dict[str, Any] = {}
+        pool = getattr(client, "connection_pool", None)
+        if pool is not None:
+            kwargs = getattr(pool, "connection_kwargs", {}) or {}
+        elif callable(getattr(client, "get_connection_kwargs", None)):
+            kwargs = client.get_connection_kwargs() or {}
+        timeout = min(0.5, self._redis_timeout / 2)
+        socket_timeout = kwargs.get("socket_timeout")
+        if isinstance(socket_timeout, (int, float)) and socket_timeout > 0:
+            timeout = min(timeout, socket_timeout / 2)
+        return max(0.01, timeout)
+
+    async def _close_bound(self, bound: _Bound) -> None:
+        if self._bound is bound:
+            self._bound = None
+        try:
+            running = asyncio.get_running_loop()
+        except RuntimeError:
+            return
+        if bound.loop is not running:
+            return  # that loop is gone, and its sockets with it
+        for line in list(bound.lines.values()):
+            await line.close()
+        bound.lines.clear()
+        if self._url is not None and bound.client is not None:
+            client, bound.client = bound.client, None
+            try:
+                await asyncio.wait_for(client.aclose(), self._redis_timeout)
+            except (Exception, asyncio.TimeoutError):
+                logger.debug("livestats: closing the Redis client failed", exc_info=True)
+
+    async def _step(self, line: _Line, batch: _Batch) -> tuple[Sequence[Any], float]:
+        """Run the step script for ``batch``; the answer and when it arrived (local time)."""
+        quota = line.quota
+        blackout = _micro(quota.period + self._attempt_timeout)
+        sent_at = self._now()
+        deadline = 0
+        if line.offset is not None:
+            # Never later, in server time, than the moment this call is abandoned.
+            deadline = int((sent_at + line.offset + self._redis_timeout) * _US)
+        recent = (
+            line._live_slots() or sent_at - line.active_at < quota.period + self._attempt_timeout
+        )
+        names = self.keys(line.key)
         args: list[str | int] = [
-            token,
             quota.limit,
             _micro(quota.period),
             _micro(self._lease),
             _micro(self._ticket_ttl),
+            blackout,
+            _micro(_GRACE),
+            deadline,
+            self._proc,
+            names["inbox"][: -len(self._proc)],
+            line.known_run if recent else "",
+            names["seen"][: -len(self._proc)],
+            self._seen_ms(),
+            len(batch.releases),
         ]
-        try:
-            while True:
-                status, wait_us = await self._run(
-                    "acquire", [keys["slots"], keys["queue"], keys["alive"], keys["pause"]], args
-                )
-                if status == _GRANTED:
-                    self._recovered()
-                    return _RedisPermit(self, key, token, quota.period)
-                wait = wait_us / _US
-                if status == _PAUSED and not wait_if_paused:
-                    await self._leave(keys, token)
-                    raise Paused(wait)
-                await self._sleep(self._nap(wait))
-        except asyncio.CancelledError:
-            await self._leave_quietly(keys, token)
-            raise
-        except LimiterUnavailableError:
-            if self._fallback == "error":
-                raise
-            self._warn_outage()
-            return await self._local.acquire(key, quota, wait_if_paused=wait_if_paused)
+        for token, (free_at, sent) in batch.releases:
+            args += [token, _hold(free_at, sent_at), 1 if sent else 0]
+        args.append(len(batch.adopts))
+        for token, (adopted,) in batch.adopts:
+            args += [token, -1 if adopted is None else _hold(adopted, sent_at)]
+        args.append(len(batch.leaves))
+        args += batch.leaves
+        args.append(len(batch.asks))
+        args += batch.asks
+        reply = await self._run("step", line.script_keys, args, line.bound)
+        return reply, self._now()
 
-    async def pause(self, key: str, seconds: float) -> None:
-        try:
-            await self._run("pause", [self.keys(key)["pause"]], [_micro(seconds)])
-        except LimiterUnavailableError:
-            if self._fallback == "error":
-                raise
-            self._warn_outage()
-        await self._local.pause(key, seconds)  # for calls paced locally during an outage
+    async def _run(
+        self,
+        name: str,
+        keys: Sequence[str],
+        args: Sequence[str | int],
+        bound: _Bound | None = None,
+    ) -> Any:
+        if bound is None:
+            bound = await self._bind()
 
-    # -- internals ---------------------------------------------------------------------
+        async def call() -> Any:
+            script = bound.scripts.get(name)
+            if script is None:
+                script = bound.scripts[name] = bound.client.register_script(_SOURCES[name])
+            return await script(keys=list(keys), args=list(args))
 
-    async def _release(self, key: str, token: str, hold: float, *, sent: bool) -> None:
-        """Free the slot ``hold`` seconds from now (server time), or at once if unsent."""
-        args: list[str | int] = [
-            token,
-            1 if sent else 0,
-            _micro(hold),
-            _micro(self._lease),
-            _micro(self._ticket_ttl),
-        ]
-        try:
-            await self._run("release", [self.keys(key)["slots"]], args)
-        except LimiterUnavailableError as err:
-            # The slot stays taken in Redis until its lease lapses: the safe side. A
-            # failed release must not hide the outcome of the request it paced.
-            logger.warning("livestats: could not release a slot of %s: %s", key, err)
+        return await self._call(call, self._redis_timeout)
 
-    def _nap(self, wait: float) -> float:
-        """Sleep until the slot can free, renewing the ticket in time, plus jitter."""
-        return min(wait, self._ticket_ttl / 2) + random.uniform(0, self._max_jitter)
+    def _seen_ms(self) -> int:
+        """How long a process stays "alive" in Redis after its last word (milliseconds)."""
+        return round((3 * min(0.5, self._redis_timeout / 2) + 2 * self._redis_timeout) * 1000)
 
-    async def _leave(self, keys: dict[str, str], token: str) -> None:
-        await self._run("leave", [keys["slots"], keys["queue"], keys["alive"]], [token])
+    async def _pop(self, line: _Line) -> Any:
+        """The next message in this process's inbox for ``line``, or ``None`` after a block.
 
-    async def _leave_quietly(self, keys: dict[str, str], token: str) -> None:
-        # Best effort while being cancelled: a ticket left behind lapses after
-        # ticket_ttl, a grant nobody took after lease + period.
-        try:
-            await asyncio.shield(self._leave(keys, token))
-        except (Exception, asyncio.CancelledError):
-            logger.debug("livestats: could not leave the queue of %s", keys["queue"])
+        Says first, now and then, that this process is alive: Redis hands slots only
+        to waiters of processes it has heard from lately.
+        """
+        bound = line.bound
+        timeout = bound.pop_timeout
+        names = self.keys(line.key)
+        now = self._now()
+        beat = now - line.beat_at >= timeout
+        if beat:
+            line.beat_at = now
 
-    async def _run(self, name: str, keys: Sequence[str], args: Sequence[str | int]) -> Any:
+        async def call() -> Any:
+            if beat:
+                from redis.exceptions import ResponseError
+
+                with contextlib.suppress(ResponseError):  # best effort (out of memory)
+                    await bound.client.set(names["seen"], 1, px=self._seen_ms())
+            got = await bound.client.blpop([names["inbox"]], timeout=timeout)
+            return None if got is None else got[1]
+
+        return await self._call(call, timeout + 2 * self._redis_timeout)
+
+    async def _call(self, make: Callable[[], Awaitable[Any]], timeout: float) -> Any:
+        """``make()`` in a task of its own, abandoned (never awaited) past ``timeout``.
+
+        redis-py may swallow a cancellation, or wait forever on a server that never
+        answers; the caller of this method returns in time either way.
+        """
         from redis.exceptions import RedisError
 
+        task = asyncio.ensure_future(make())
         try:
-            script = await self._script(name)
-            return await script(keys=list(keys), args=list(args))
+            done, _ = await asyncio.wait([task], timeout=timeout)
+        except asyncio.CancelledError:
+            _abandon(task)
+            raise
+        if not done:
+            _abandon(task)
+            raise LimiterUnavailableError(
+                f"Redis did not answer within {timeout:g} s", retryable=False
+            )
+        try:
+            return task.result()
         except (RedisError, OSError) as exc:
             raise LimiterUnavailableError(
                 f"Redis failed: {type(exc).__name__}: {exc}", retryable=False
             ) from exc
 
-    async def _script(self, name: str) -> AsyncScript:
-        loop = asyncio.get_running_loop()
-        if self._url is not None and (self._client is None or self._loop is not loop):
-            await self._open(loop)
-        script = self._scripts.get(name)
-        if script is None:
-            assert self._client is not None
-            source = {"acquire": _ACQUIRE, "release": _RELEASE, "pause": _PAUSE, "leave": _LEAVE}
-            script = self._scripts[name] = self._client.register_script(source[name])
-        return script
-
-    async def _open(self, loop: asyncio.AbstractEventLoop) -> None:
-        """A client of our own for this loop (redis-py's connections belong to one loop)."""
-        from redis.asyncio import Redis
-
-        old = self._client
-        assert self._url is not None
-        self._client = Redis.from_url(self._url)
-        self._scripts = {}
-        self._loop = loop
-        if old is not None:
-            await old.aclose()
-        self._guard = close_at_loop_shutdown(self._client.aclose)
-        await self._guard.__anext__()
-
-    def _warn_outage(self) -> None:
+    def _warn_outage(self, err: BaseException | None = None) -> None:
         if not self._outage:
             self._outage = True
-            logger.warning(
-                "livestats: Redis is unavailable; pacing with a local limiter until it is back "
-                "(this process keeps to the quota, the group of processes may not)"
-            )
+            if self._fallback == "local":
+                logger.warning(
+                    "livestats: Redis is unavailable (%s); pacing with this process's own slots"
+                    " until it is back (this process keeps to the quota, the group may not)",
+                    err,
+                )
+            else:
+                logger.warning("livestats: Redis is unavailable: %s", err)
 
     def _recovered(self) -> None:
         if self._outage:
@@ -399,8 +1283,37 @@ class RedisLimiter:
             logger.warning("livestats: Redis is back; pacing with it again")
 
 
+def _unavailable(err: BaseException | None, waited: float) -> LimiterUnavailableError:
+    made = LimiterUnavailableError(
+        f"Redis has been unavailable for {waited:g} s or more"
+        + (f" ({err})" if err is not None else ""),
+        retryable=False,
+    )
+    made.__cause__ = err
+    return made
+
+
+def _abandon(task: asyncio.Future[Any]) -> None:
+    task.cancel()
+    task.add_done_callback(_consume)
+
+
+def _consume(task: asyncio.Future[Any]) -> None:
+    if not task.cancelled():
+        task.exception()  # retrieved, so asyncio does not log it as never retrieved
+
+
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
 def _micro(seconds: float) -> int:
     return max(1, round(seconds * _US))
+
+
+def _hold(free_at: float, now: float) -> int:
+    """Microseconds from ``now`` until ``free_at`` (0 if it has passed)."""
+    return max(0, round((free_at - now) * _US))
 
 
 _REDIS_SCHEMES = ("redis", "rediss", "unix")

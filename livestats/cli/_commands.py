@@ -27,6 +27,7 @@ from livestats.cli._config import UsageError, load_settings, require
 from livestats.cli._inputs import count_lines, read_ids
 from livestats.cli._output import Writer, columns_of, error_row, open_writer, row_of
 from livestats.cli._progress import Bars, wants_progress
+from livestats.events import EventHandler
 
 __all__ = [
     "chinanetcenter_durations",
@@ -65,12 +66,13 @@ class Job:
         if self._file is not None:
             self._file.close()
 
-    def ok(self, result: Any) -> None:
-        self._writer.write(row_of(result))
+    def ok(self, result: Any, **fields: Any) -> None:
+        """A row of ``result``'s fields, after ``fields`` (a watch's ``taken_at``)."""
+        self._writer.write({**fields, **row_of(result)})
 
-    def fail(self, key: dict[str, Any], error: BaseException) -> None:
+    def fail(self, key: dict[str, Any], error: BaseException, **fields: Any) -> None:
         self.failed += 1
-        self._writer.write(error_row(self._columns, key, error))
+        self._writer.write(error_row(self._columns, {**fields, **key}, error))
         print(f"livestats: {_key_text(key)}: {type(error).__name__}: {error}", file=sys.stderr)
 
     @property
@@ -95,7 +97,9 @@ def _ids_given(args: argparse.Namespace) -> None:
 # -- clients from settings -------------------------------------------------------------
 
 
-def tencent_client(args: argparse.Namespace) -> TencentClient:
+def tencent_client(
+    args: argparse.Namespace, *, on_event: EventHandler | None = None
+) -> TencentClient:
     settings = load_settings("tencent", config=args.config)
     for name in ("base_url", "region"):
         if getattr(args, name, None):
@@ -113,10 +117,13 @@ def tencent_client(args: argparse.Namespace) -> TencentClient:
         usersig=settings.get("usersig") or None,
         region=settings.get("region") or "china",
         base_url=settings.get("base_url") or None,
+        on_event=on_event,
     )
 
 
-def chinanetcenter_client(args: argparse.Namespace) -> ChinaNetCenterClient:
+def chinanetcenter_client(
+    args: argparse.Namespace, *, on_event: EventHandler | None = None
+) -> ChinaNetCenterClient:
     settings = load_settings("chinanetcenter", config=args.config)
     if args.base_url:
         settings["base_url"] = args.base_url
@@ -131,16 +138,20 @@ def chinanetcenter_client(args: argparse.Namespace) -> ChinaNetCenterClient:
         base_url=settings.get("base_url") or None,
         time_zone=args.time_zone or settings.get("time_zone") or "GMT+08:00",
         max_domains_per_request=max_domains,
+        on_event=on_event,
     )
 
 
-def polyv_client(args: argparse.Namespace) -> PolyvClient:
+def polyv_client(args: argparse.Namespace, *, on_event: EventHandler | None = None) -> PolyvClient:
     settings = load_settings("polyv", config=args.config)
     if args.base_url:
         settings["base_url"] = args.base_url
     require(settings, "polyv", "app_id", "app_secret")
     return PolyvClient(
-        settings["app_id"], settings["app_secret"], base_url=settings.get("base_url") or None
+        settings["app_id"],
+        settings["app_secret"],
+        base_url=settings.get("base_url") or None,
+        on_event=on_event,
     )
 
 

@@ -1,9 +1,9 @@
 """``livestats``: argument parsing, exit codes, and a clean stop on Ctrl-C.
 
 Exit codes: 0 every item ok; 1 some items failed (each reported, the job went
-on); 2 a usage or configuration error, told in one line; 130 interrupted (work
-in flight cancelled, what completed written out); 141 the reader of stdout went
-away (``| head``).
+on); 2 a usage or configuration error, told in one line; 130 interrupted by
+Ctrl-C and 143 by SIGTERM (work in flight cancelled, what completed written out);
+141 the reader of stdout went away (``| head``).
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import NoReturn
 
 from livestats import ConfigurationError, LiveStatsError, __version__
-from livestats.cli import _commands, _simulate
+from livestats.cli import _commands, _simulate, _watch
 from livestats.cli._config import UsageError
 from livestats.cli._output import FORMATS
 
@@ -55,6 +55,55 @@ def _input_options(what: str) -> _Parser:
         type=_positive,
         default=None,
         help="calls in flight (default: from the quota)",
+    )
+    return parent
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
+    if not 0 < value <= 365 * 86400:  # also refuses nan and inf
+        raise argparse.ArgumentTypeError("must be a positive number of seconds, at most a year")
+    return value
+
+
+def _window(text: str) -> float:
+    value = _seconds(text)
+    if value > 86400:
+        raise argparse.ArgumentTypeError("must be at most a day (86400 seconds)")
+    return value
+
+
+def _port(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a port number: {text!r}") from None
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError("must be from 0 to 65535 (0: any free port)")
+    return value
+
+
+def _watch_options() -> _Parser:
+    parent = _Parser(add_help=False)
+    group = parent.add_argument_group("schedule and metrics")
+    group.add_argument(
+        "--every",
+        type=_seconds,
+        required=True,
+        metavar="SECONDS",
+        help="start a sweep every SECONDS (drift-free; back to back if the quota cannot keep up)",
+    )
+    group.add_argument(
+        "--metrics-port",
+        type=_port,
+        metavar="PORT",
+        help="serve /metrics for Prometheus on PORT (needs the prometheus extra)",
+    )
+    group.add_argument(
+        "--metrics-host", default="127.0.0.1", help="address to serve on (default: 127.0.0.1)"
     )
     return parent
 
@@ -117,6 +166,17 @@ def build_parser() -> _Parser:
     _add(
         tencent_commands, "rooms", _commands.tencent_rooms, "every room of the app", [output, where]
     )
+    watch = _add(
+        tencent_commands,
+        "watch",
+        _watch.tencent_watch,
+        "room statistics on a schedule: every room (listed each sweep), or those given",
+        [_watch_options(), output, where],
+    )
+    watch.add_argument("ids", nargs="*", metavar="ROOM_ID", help="rooms to watch (or --rooms)")
+    watch.add_argument(
+        "--rooms", metavar="FILE", help="watch the room ids in FILE, one per line (- = stdin)"
+    )
 
     cnc = providers.add_parser("chinanetcenter", help="ChinaNetCenter (Wangsu)")
     cnc_commands = cnc.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -132,6 +192,16 @@ def build_parser() -> _Parser:
     durations.add_argument("--to", dest="date_to", metavar="DATE", help="last day (inclusive)")
     durations.add_argument("--time-zone", help="X-Time-Zone, e.g. GMT+08:00")
     durations.add_argument("--base-url", help="replace the vendor host (simulator, proxy)")
+    cnc_watch = _add(
+        cnc_commands,
+        "watch",
+        _watch.chinanetcenter_watch,
+        "today's push durations on a schedule",
+        [_watch_options(), _input_options("stream"), output],
+    )
+    cnc_watch.add_argument("--domain", help="the domain of the streams given as arguments")
+    cnc_watch.add_argument("--time-zone", help="X-Time-Zone, e.g. GMT+08:00 (decides 'today')")
+    cnc_watch.add_argument("--base-url", help="replace the vendor host (simulator, proxy)")
 
     polyv = providers.add_parser("polyv", help="Polyv")
     polyv_commands = polyv.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -145,6 +215,21 @@ def build_parser() -> _Parser:
     info.add_argument("--start", help="ISO time (default: 3 hours ago); naive = local time")
     info.add_argument("--end", help="ISO time (default: now)")
     info.add_argument("--base-url", help="replace the vendor host (simulator, proxy)")
+    polyv_watch = _add(
+        polyv_commands,
+        "watch",
+        _watch.polyv_watch,
+        "the latest stream sample of channels on a schedule",
+        [_watch_options(), _input_options("channel id"), output],
+    )
+    polyv_watch.add_argument(
+        "--window",
+        type=_window,
+        default=600.0,
+        metavar="SECONDS",
+        help="each sweep asks for the samples of this long before it (default 600, at most a day)",
+    )
+    polyv_watch.add_argument("--base-url", help="replace the vendor host (simulator, proxy)")
 
     simulate = _add(
         providers,
@@ -170,28 +255,46 @@ def build_parser() -> _Parser:
     return parser
 
 
+#: What stops a command, the exit code it then ends with, and the line it says.
+STOPS = {
+    signal.SIGINT: (130, "livestats: interrupted"),
+    signal.SIGTERM: (143, "livestats: terminated"),
+}
+
+
 async def _interruptible(handler: Handler, args: argparse.Namespace) -> int:
-    """Run the command; Ctrl-C cancels it, so its cleanup (flushing output) runs, then 130."""
+    """Run the command; Ctrl-C or SIGTERM cancels it, so its cleanup (flushing output) runs.
+
+    The exit code is then 130 (Ctrl-C) or 143 (SIGTERM), as a shell reports a
+    command those signals ended.
+    """
     task = asyncio.current_task()
     assert task is not None
     loop = asyncio.get_running_loop()
-    interrupted = False
+    stopped_by: list[signal.Signals] = []
 
-    def on_interrupt() -> None:
-        nonlocal interrupted
-        interrupted = True
+    def on_signal(signum: signal.Signals) -> None:
+        stopped_by.append(signum)
         task.cancel()
 
-    loop.add_signal_handler(signal.SIGINT, on_interrupt)
+    # Put back what was there (asyncio would leave the defaults), for a caller that
+    # runs main() in its own process and has handlers of its own.
+    before = {signum: signal.getsignal(signum) for signum in STOPS}
+    for signum in STOPS:
+        loop.add_signal_handler(signum, on_signal, signum)
     try:
         return await handler(args)
     except asyncio.CancelledError:
-        if not interrupted:
+        if not stopped_by:
             raise
-        print("livestats: interrupted", file=sys.stderr)
-        return 130
+        code, line = STOPS[stopped_by[0]]
+        print(line, file=sys.stderr)
+        return code
     finally:
-        loop.remove_signal_handler(signal.SIGINT)
+        for signum, previous in before.items():
+            loop.remove_signal_handler(signum)
+            if previous is not None:
+                signal.signal(signum, previous)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

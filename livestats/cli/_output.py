@@ -123,6 +123,7 @@ class _Table:
         "cover_url": 24,
         "time": 29,
         "create_time": 25,
+        "taken_at": 32,
         "stream_url": 20,
     }
 

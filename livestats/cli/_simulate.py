@@ -94,9 +94,42 @@ async def demo(args: argparse.Namespace) -> int:
                 await _tencent_job(tencent, bars, counts, top=args.top)
                 await _cnc_job(cnc, sim.domains, bars, counts)
                 await _polyv_job(polyv, [*sim.channel_ids, *sim.offline_channel_ids], bars, counts)
-        quotas = {**tencent.quotas, **cnc.quotas, **polyv.quotas}
-        console.print(_summary(sim, quotas, counts))
+            quotas = {**tencent.quotas, **cnc.quotas, **polyv.quotas}
+            console.print(_summary(sim, quotas, counts))
+            await _watch(tencent, sim.room_ids[:WATCH_ROOMS], console)
     return 0
+
+
+#: The demo's watch: two sweeps of a few rooms, a second apart.
+WATCH_ROOMS = 5
+WATCH_EVERY = 1.0
+WATCH_SWEEPS = 2
+
+
+async def _watch(client: TencentClient, rooms: list[str], console: Console) -> None:
+    """A short ``livestats tencent watch``: sweeps on a drift-free schedule, as they complete."""
+    console.print(
+        f"\nwatch: {len(rooms)} rooms every {WATCH_EVERY:g} s "
+        f"(livestats tencent watch --every {WATCH_EVERY:g}), {WATCH_SWEEPS} sweeps:"
+    )
+    first: float | None = None
+    done = 0
+    sweeps = client.poll_room_stats(rooms, every=WATCH_EVERY)
+    async with contextlib.aclosing(sweeps):
+        async for sweep in sweeps:
+            done += 1
+            started = sweep.started_at.timestamp()
+            first = started if first is None else first
+            took = (sweep.finished_at - sweep.started_at).total_seconds()
+            viewers = sum(r.value.total_viewers for r in sweep.results if r.value is not None)
+            taken_at = sweep.started_at.strftime("%H:%M:%S.%f")[:-3]  # to the millisecond
+            console.print(
+                f"  sweep {done}  taken at {taken_at} (+{started - first:.3f} s)  "
+                f"{len(sweep.results)} rooms, {sweep.failed} failed, {took * 1000:.0f} ms, "
+                f"{viewers:,} viewers in all"
+            )
+            if done == WATCH_SWEEPS:
+                break
 
 
 def _count(counts: dict[str, dict[str, int]], operation: str) -> dict[str, int]:

@@ -28,7 +28,7 @@ from livestats.testing._chinanetcenter import ChinaNetCenterCredentials, ChinaNe
 from livestats.testing._measure import PacingReport, pacing_report
 from livestats.testing._mock import MockTransport
 from livestats.testing._polyv import PolyvCredentials, PolyvSim
-from livestats.testing._redis import redis_server
+from livestats.testing._redis import RedisServer, redis_server
 from livestats.testing._simulator import Faults, Simulator, max_in_window
 from livestats.testing._tencent import TencentCredentials, TencentSim
 
@@ -40,6 +40,7 @@ __all__ = [
     "PacingReport",
     "PolyvCredentials",
     "PolyvSim",
+    "RedisServer",
     "Simulator",
     "TencentCredentials",
     "TencentSim",

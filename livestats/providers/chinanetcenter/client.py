@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncGenerator, Iterable, Mapping
+from collections.abc import AsyncGenerator, Iterable, Mapping, Sequence
 from datetime import date, datetime
 from typing import TYPE_CHECKING
 
@@ -12,6 +12,7 @@ from livestats._core.client import BaseClient
 from livestats._core.engine import Signing
 from livestats._core.http import HttpRequest, HttpResponse
 from livestats._core.outcome import Outcome, Value
+from livestats._core.poll import Sweep, check_every, fixed_items, poll
 from livestats._core.quota import Quota
 from livestats._core.validate import check_base_url, check_text, shown
 from livestats.errors import (
@@ -179,6 +180,48 @@ class ChinaNetCenterClient(BaseClient):
 
         return fan_out(
             list(wanted), one, concurrency=self._concurrency(wire.OPERATION, concurrency)
+        )
+
+    def poll_stream_durations(
+        self, streams: Mapping[str, Iterable[str]], *, every: float
+    ) -> AsyncGenerator[Sweep[str, list[StreamDuration]], None]:
+        """Today's push durations every ``every`` seconds: one :class:`~livestats.Sweep` per pass.
+
+        Each sweep asks for today, in the client's time zone by its clock (so the
+        figures start again from zero at midnight there), one query per domain as
+        :meth:`get_stream_durations_many` sends them: a sweep has one
+        :class:`~livestats.BatchResult` per domain, whose value is a
+        :class:`StreamDuration` per stream asked for, and one domain's failure
+        spares the others. Sweep k starts ``k * every`` seconds after the first,
+        on the client's clock; a sweep the quota cannot fit in ``every`` (at the
+        default 300 per 300 s, more domains than ``every`` seconds) is reported
+        (:class:`~livestats.events.SweepLate`) and the sweeps then run back to
+        back. The streams and ``every`` are checked here, before anything is sent.
+        """
+        seconds = check_every(every)
+        wanted = _check_streams(streams)
+
+        def sweep(
+            domains: Sequence[str],
+        ) -> AsyncGenerator[BatchResult[str, list[StreamDuration]], None]:
+            today = self.today()
+            return self.get_stream_durations_many(
+                {domain: wanted[domain] for domain in domains}, date_from=today, date_to=today
+            )
+
+        def demand(domains: int) -> dict[str, int]:
+            # One query per domain, over one day: one request each.
+            return {wire.OPERATION: domains}
+
+        return poll(
+            provider=self.provider,
+            every=seconds,
+            clock=self._clock,
+            sink=self._engine.sink,
+            quotas=self._quotas,
+            items=fixed_items(list(wanted)),
+            demand=demand,
+            sweep=sweep,
         )
 
     # -- the call path -----------------------------------------------------------------

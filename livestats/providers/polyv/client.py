@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator, AsyncIterable, Iterable, Mapping
+from collections.abc import AsyncGenerator, AsyncIterable, Iterable, Mapping, Sequence
 from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
@@ -13,6 +13,7 @@ from livestats._core.client import BaseClient, check_items
 from livestats._core.engine import Signing
 from livestats._core.http import HttpRequest, HttpResponse
 from livestats._core.outcome import Outcome, Refusal, Value
+from livestats._core.poll import Sweep, check_every, fixed_items, poll
 from livestats._core.quota import Quota
 from livestats._core.validate import check_base_url, check_text, shown
 from livestats.errors import (
@@ -40,6 +41,10 @@ ON_BLOCK = ("fail", "wait")
 #: The vendor serves the last 7 days; without ``start`` it starts 3 hours before now.
 MAX_LOOKBACK = timedelta(days=7)
 DEFAULT_WINDOW = timedelta(hours=3)
+#: A poller's sweep asks for the samples of this long before it (a few samples of a
+#: stream sampled every few minutes), at most :data:`MAX_POLL_WINDOW`.
+POLL_WINDOW = timedelta(minutes=10)
+MAX_POLL_WINDOW = timedelta(days=1)
 
 
 class PolyvClient(BaseClient):
@@ -156,6 +161,57 @@ class PolyvClient(BaseClient):
 
         return fan_out(
             channel_ids, one, concurrency=self._concurrency(GET_STREAM_INFO, concurrency)
+        )
+
+    def poll_stream_info(
+        self,
+        channel_ids: Iterable[str],
+        *,
+        every: float,
+        window: timedelta = POLL_WINDOW,
+    ) -> AsyncGenerator[Sweep[str, list[StreamInfoSample]], None]:
+        """Stream info of channels every ``every`` seconds: one :class:`~livestats.Sweep` per pass.
+
+        Each sweep asks, for every channel, for the samples of the ``window``
+        (default 10 minutes, at most a day) before the sweep starts: the channel's
+        latest figures are its last sample. A channel that is not live comes back
+        as a result carrying :class:`~livestats.ChannelNotLiveError`, and the next
+        sweep asks again. ``channel_ids`` (a plain iterable) is read once here,
+        duplicates dropped. Sweep k starts ``k * every`` seconds after the first,
+        on the client's clock; a sweep the quota cannot fit in ``every`` is
+        reported (:class:`~livestats.events.SweepLate`) and the sweeps then run
+        back to back. The arguments are checked here, before anything is sent.
+        """
+        seconds = check_every(every)
+        if not isinstance(window, timedelta) or window <= timedelta(0) or window > MAX_POLL_WINDOW:
+            raise ValidationError(
+                f"window must be a timedelta of at most one day, not {shown(window)}"
+            )
+        check_items(channel_ids, "channel_ids")
+        if not isinstance(channel_ids, Iterable):
+            raise ValidationError(
+                "channel_ids must be a plain iterable (it is read once and swept every time)"
+            )
+        channels = list(dict.fromkeys(check_text(c, "channel_id") for c in channel_ids))
+        if not channels:
+            raise ValidationError("channel_ids is empty: nothing to poll")
+
+        def sweep(
+            keys: Sequence[str],
+        ) -> AsyncGenerator[BatchResult[str, list[StreamInfoSample]], None]:
+            now = datetime.fromtimestamp(self._clock.wall(), tz=timezone.utc)
+            # No end: the vendor's default, its own now.
+            return self.get_stream_info_many(keys, start=now - window)
+
+        return poll(
+            provider=self.provider,
+            every=seconds,
+            clock=self._clock,
+            sink=self._engine.sink,
+            quotas=self._quotas,
+            items=fixed_items(channels),
+            demand=lambda n: {GET_STREAM_INFO: n},
+            sweep=sweep,
         )
 
     # -- input -------------------------------------------------------------------------

@@ -2,7 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator, AsyncIterable, Callable, Iterable, Mapping
+import math
+from collections.abc import (
+    AsyncGenerator,
+    AsyncIterable,
+    Awaitable,
+    Callable,
+    Iterable,
+    Mapping,
+    Sequence,
+)
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from livestats._core.batch import BatchResult, fan_out
@@ -10,6 +19,7 @@ from livestats._core.client import BaseClient, check_items
 from livestats._core.engine import Signing
 from livestats._core.http import HttpRequest, HttpResponse
 from livestats._core.outcome import Outcome, Value
+from livestats._core.poll import Sweep, check_every, fixed_items, poll
 from livestats._core.quota import Quota
 from livestats._core.validate import check_base_url, check_text, shown
 from livestats.errors import (
@@ -218,6 +228,49 @@ class TencentClient(BaseClient):
 
         return fan_out(pairs, one, concurrency=self._concurrency("get_gift_count", concurrency))
 
+    def poll_room_stats(
+        self, room_ids: Iterable[str] | None = None, *, every: float
+    ) -> AsyncGenerator[Sweep[str, RoomStats], None]:
+        """Statistics of rooms every ``every`` seconds: one :class:`~livestats.Sweep` per pass.
+
+        ``room_ids=None`` polls every room: each sweep lists the rooms again
+        (``get_room_list``), so rooms opened since join and closed ones leave.
+        Otherwise the ids given (a plain iterable, read once here, duplicates
+        dropped) are swept every time. Each sweep has one result per room, as
+        :meth:`get_room_stats_many` gives them. Sweep k starts ``k * every``
+        seconds after the first, on the client's clock; a sweep the quota cannot
+        fit in ``every`` is reported (:class:`~livestats.events.SweepLate`) and the
+        sweeps then run back to back. A failed room list ends the poller with its
+        error. ``every`` and the ids are checked here, before anything is sent.
+        """
+        seconds = check_every(every)
+        if room_ids is None:
+            items: Callable[[], Awaitable[Sequence[str]]] = self._listed_room_ids
+        else:
+            items = fixed_items(_poll_room_ids(room_ids))
+
+        def demand(rooms: int) -> dict[str, int]:
+            if room_ids is not None:
+                return {"get_room_stats": rooms}
+            pages = max(1, math.ceil(rooms / MAX_PAGE_SIZE))
+            return {"get_room_list": pages, "get_room_stats": rooms}
+
+        return poll(
+            provider=self.provider,
+            every=seconds,
+            clock=self._clock,
+            sink=self._engine.sink,
+            quotas=self._quotas,
+            items=items,
+            demand=demand,
+            sweep=self.get_room_stats_many,
+        )
+
+    async def _listed_room_ids(self) -> list[str]:
+        # The list is sorted by views and can shift between pages: a room seen
+        # twice is swept once.
+        return list(dict.fromkeys([room.room_id async for room in self.iter_rooms()]))
+
     # -- the call path -----------------------------------------------------------------
 
     async def _call(
@@ -288,3 +341,16 @@ def _check_room_id(room_id: object) -> str:
             f"room_id must be at most {MAX_ROOM_ID_BYTES} UTF-8 bytes, got {len(room_id.encode())}"
         )
     return room_id
+
+
+def _poll_room_ids(room_ids: object) -> list[str]:
+    """The rooms a poller sweeps: checked, in the order given, each once."""
+    check_items(room_ids, "room_ids")
+    if not isinstance(room_ids, Iterable):
+        raise ValidationError(
+            "room_ids must be a plain iterable (it is read once and swept every time)"
+        )
+    rooms = list(dict.fromkeys(_check_room_id(room_id) for room_id in room_ids))
+    if not rooms:
+        raise ValidationError("room_ids is empty (give None to poll every room)")
+    return rooms
