@@ -203,6 +203,7 @@ def _collect(
     room_ids: list[str],
     start: Barrier,
     results: Any,
+    concurrency: int | None = None,
 ) -> None:
     """Worker process entry point: collect ``room_ids`` with a client and limiter of its own.
 
@@ -233,7 +234,7 @@ def _collect(
             started = time.perf_counter()
             ok = 0
             errors: Counter[str] = Counter()
-            async for result in client.get_room_stats_many(room_ids):
+            async for result in client.get_room_stats_many(room_ids, concurrency=concurrency):
                 if result.error is None:
                     ok += 1
                 else:
@@ -285,7 +286,12 @@ async def _stop(workers: Sequence[BaseProcess]) -> None:
 
 
 async def _processes_run(
-    kind: str, processes: int, quota: Quota, calls: int, redis_url: str
+    kind: str,
+    processes: int,
+    quota: Quota,
+    calls: int,
+    redis_url: str,
+    concurrency: int | None,
 ) -> dict[str, Any]:
     context = multiprocessing.get_context("spawn")
     async with Simulator(tencent=TencentSim(rooms=ROOMS, quotas={OPERATION: quota})) as sim:
@@ -308,6 +314,7 @@ async def _processes_run(
                     "room_ids": list(itertools.islice(room_cycle, share)),
                     "start": start,
                     "results": results,
+                    "concurrency": concurrency,
                 },
                 name=f"livestats-{kind}-worker-{w}",
                 daemon=True,
@@ -347,7 +354,11 @@ async def _processes_run(
 
 
 async def _fleet(
-    redis_url: str, processes: int, rates: Sequence[int], seconds: float
+    redis_url: str,
+    processes: int,
+    rates: Sequence[int],
+    seconds: float,
+    concurrency: int | None = None,
 ) -> list[dict[str, Any]]:
     runs = []
     for n, rate in enumerate(rates):
@@ -355,7 +366,8 @@ async def _fleet(
         calls = max(processes, round(rate * seconds))
         kinds = KINDS if n == 0 else {"redis": KINDS["redis"]}
         figures = {
-            kind: await _processes_run(kind, processes, quota, calls, redis_url) for kind in kinds
+            kind: await _processes_run(kind, processes, quota, calls, redis_url, concurrency)
+            for kind in kinds
         }
         runs.append(
             {
@@ -364,6 +376,7 @@ async def _fleet(
                 "operation": OPERATION,
                 "quota": {"limit": quota.limit, "period": quota.period},
                 "target_ratio": TARGET_RATIOS.get(rate, 0.90),
+                "concurrency": concurrency,
                 **figures,
             }
         )
@@ -574,7 +587,8 @@ def _print_fleet(fig: dict[str, Any]) -> None:
     ]
     _common.print_table(
         f"fleet scale: {fig['processes']} processes share {fig['calls']} {fig['operation']} "
-        f"calls, quota {limit}/{period:g}s, one in-process simulator ({ROOMS} rooms)",
+        f"calls, quota {limit}/{period:g}s, concurrency {fig['concurrency'] or 'default'} "
+        f"each, one in-process simulator ({ROOMS} rooms)",
         ["figure", *(KINDS[kind] for kind in kinds), "target"],
         rows,
         show_machine=False,
@@ -657,6 +671,12 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--seconds", type=float, default=10.0, help="seconds of calls at each rate (default 10)"
     )
+    parser.add_argument(
+        "--concurrency",
+        type=int,
+        default=None,
+        help="calls each worker runs at once (default: the client's, min(limit, 100))",
+    )
     parser.add_argument("--no-faults", action="store_true", help="skip the fault runs")
     _common.add_json_option(parser)
     args = parser.parse_args(argv)
@@ -687,7 +707,9 @@ def main(argv: list[str] | None = None) -> int:
         version = asyncio.run(_redis_version(server.url))
         cost = asyncio.run(_acquire_cost(backends, server.url, args.acquires))
         _print_cost(cost, version)
-        fleet = asyncio.run(_fleet(server.url, args.processes, args.rates, args.seconds))
+        fleet = asyncio.run(
+            _fleet(server.url, args.processes, args.rates, args.seconds, args.concurrency)
+        )
         for fig in fleet:
             print()
             _print_fleet(fig)

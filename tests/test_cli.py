@@ -55,6 +55,7 @@ from livestats import (
     StreamInfoSample,
     TencentClient,
 )
+from livestats._core import limiter as limiter_module
 from livestats.cli import main
 from livestats.testing import Simulator, TencentSim
 
@@ -142,9 +143,10 @@ def call_main(
     as text through a stream that is not a file (a pipe), a file (``< FILE``), or
     /dev/null; stdout and stderr that are files, never a terminal; no logging
     handler configured, so a warning reaches stderr through ``logging.lastResort``;
-    and an argparse exit's code as the exit code. It runs in the main thread, so
-    the Ctrl-C handler is installed (and removed) as there. Returns the exit code,
-    stdout and stderr.
+    a process-wide limiter of its own (``shared_limiter()``), whose slots leave
+    with the run; and an argparse exit's code as the exit code. It runs in the main
+    thread, so the Ctrl-C handler is installed (and removed) as there. Returns the
+    exit code, stdout and stderr.
     """
     with tempfile.TemporaryDirectory() as tmp:
         out_path, err_path = Path(tmp, "stdout"), Path(tmp, "stderr")
@@ -161,6 +163,7 @@ def call_main(
             stack.enter_context(mock.patch.dict(os.environ, env, clear=True))
             stack.enter_context(mock.patch.multiple(sys, stdin=source, stdout=out, stderr=err))
             stack.enter_context(_no_logging_handlers())
+            stack.enter_context(mock.patch.object(limiter_module, "_shared", None))
             try:
                 code = main(list(args))
             except SystemExit as exit:  # argparse's: 2, after one line on stderr

@@ -55,12 +55,6 @@ async def test_a_slot_is_reusable_one_period_after_its_answer() -> None:
     assert await _slot_reuse_wait(0.0625) >= 0.0625
 
 
-@pytest.mark.xfail(
-    raises=AssertionError,
-    reason="limiter.py frees a slot at `now + period`, which can round to just below a "
-    "period after the answer (here 0.04999999999995 s): on a zero-latency clock the "
-    "simulator then counts both requests in one window",
-)
 @pytest.mark.parametrize("period", [0.05, 0.3])
 @virtual_time
 async def test_a_slot_is_never_reused_a_rounding_error_early(period: float) -> None:

@@ -47,7 +47,7 @@ async def test_quota_keys_spread_over_the_nodes_and_each_holds(
             keys = [f"tencent:{n}:get_room_stats" for n in range(6)]
             await asyncio.wait_for(asyncio.gather(*(one(k) for k in keys * 15)), 20)
             slots = {client.keyslot(limiter.keys(k)["slots"]) for k in keys}
-            nodes = {client.get_node_from_key(limiter.keys(k)["slots"]).name for k in keys}
+            nodes = {str(client.get_node_from_key(limiter.keys(k)["slots"])) for k in keys}
             for key in keys:
                 names = limiter.keys(key)
                 assert len({client.keyslot(name) for name in names.values()}) == 1

@@ -26,6 +26,7 @@ import sys
 import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import redis as redis_py
@@ -46,8 +47,8 @@ ATTEMPT_TIMEOUT = 0.3
 QUOTA = Quota(10, 0.3)
 
 
-def options(**overrides: object) -> dict[str, object]:
-    made: dict[str, object] = {
+def options(**overrides: Any) -> dict[str, Any]:
+    made: dict[str, Any] = {
         "attempt_timeout": ATTEMPT_TIMEOUT,
         "redis_timeout": REDIS_TIMEOUT,
         "outage_timeout": 5.0,
@@ -115,7 +116,7 @@ class Judge:
 
         tasks = [asyncio.ensure_future(worker()) for _ in range(workers)]
         # A worker still waiting for a slot at the end is cancelled: that is part of the run.
-        done, pending = await asyncio.wait(tasks, timeout=max(0.0, until - time.monotonic()) + 1)
+        _, pending = await asyncio.wait(tasks, timeout=max(0.0, until - time.monotonic()) + 1)
         for task in pending:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
@@ -123,7 +124,7 @@ class Judge:
 
 async def burst_is_free(url: str, prefix: str, quota: Quota, timeout: float) -> bool:
     """Whether a newcomer gets the whole limit at once: no slot is stranded."""
-    async with RedisLimiter(url, key_prefix=prefix, **options()) as newcomer:  # type: ignore[arg-type]
+    async with RedisLimiter(url, key_prefix=prefix, **options()) as newcomer:
         try:
             permits = [
                 await asyncio.wait_for(newcomer.acquire("k", quota), timeout)
@@ -137,13 +138,10 @@ async def burst_is_free(url: str, prefix: str, quota: Quota, timeout: float) -> 
 
 
 @contextlib.asynccontextmanager
-async def limiters(url: str, count: int, **overrides: object) -> AsyncIterator[list[RedisLimiter]]:
+async def limiters(url: str, count: int, **overrides: Any) -> AsyncIterator[list[RedisLimiter]]:
     """``count`` limiters on one prefix: ``count`` processes sharing one quota."""
     prefix = f"f-{secrets.token_hex(4)}"
-    made = [
-        RedisLimiter(url, key_prefix=prefix, **options(**overrides))  # type: ignore[arg-type]
-        for _ in range(count)
-    ]
+    made = [RedisLimiter(url, key_prefix=prefix, **options(**overrides)) for _ in range(count)]
     try:
         yield made
     finally:
@@ -277,7 +275,7 @@ async def test_a_worker_killed_holding_slots(server: RedisServer) -> None:
         async with RedisLimiter(
             server.url,
             key_prefix=prefix,
-            **options(lease=0.6),  # type: ignore[arg-type]
+            **options(lease=0.6),
         ) as survivor:
             await judge.drive(survivor, killed + 2.2)
     finally:
@@ -331,7 +329,7 @@ async def test_slots_spent_locally_are_written_back(server: RedisServer) -> None
     judge = Judge(QUOTA)
     async with (
         limiters(server.url, 1, fallback="local") as (first,),
-        RedisLimiter(server.url, key_prefix=first._prefix, **options()) as second,  # type: ignore[arg-type]
+        RedisLimiter(server.url, key_prefix=first._prefix, **options()) as second,
     ):
         start = time.monotonic()
         run = asyncio.ensure_future(judge.drive(first, start + 2.0))
@@ -366,27 +364,30 @@ async def test_an_outage_does_not_burn_the_input(server: RedisServer, sim: Simul
     quota = Quota(20, 0.2)
     async with RedisLimiter(
         server.url, key_prefix=secrets.token_hex(4), **options(outage_timeout=0.5)
-    ) as limiter:  # type: ignore[arg-type]
+    ) as limiter:
         client = TencentClient(
             creds.sdkappid, creds.identifier, secret_key=creds.secret_key, base_url=sim.url,
             limiter=limiter, quotas={"get_room_stats": quota},
         )  # fmt: skip
         async with client:
-            results = client.get_room_stats_many(ids(), concurrency=8)
-            started = time.monotonic()
-            ok = 0
-            with pytest.raises(LimiterUnavailableError):
-                async for result in results:
+
+            async def consume() -> None:
+                ok = 0
+                async for result in client.get_room_stats_many(ids(), concurrency=8):
                     ok += result.ok
                     if ok == 40:
                         await asyncio.to_thread(server.kill)
+
+            started = time.monotonic()
+            with pytest.raises(LimiterUnavailableError):
+                await consume()
             assert time.monotonic() - started < 5
     assert taken <= 40 + 8 * 3
 
     await asyncio.to_thread(server.start)
     async with RedisLimiter(
         server.url, key_prefix=secrets.token_hex(4), **options(outage_timeout=3.0)
-    ) as limiter:  # type: ignore[arg-type]
+    ) as limiter:
         client = TencentClient(
             creds.sdkappid, creds.identifier, secret_key=creds.secret_key, base_url=sim.url,
             limiter=limiter, quotas={"get_room_stats": quota},
@@ -502,7 +503,7 @@ async def test_a_cancelled_batch_ends_promptly(
     """
     rng = random.Random(seed)
     creds = sim.tencent
-    async with RedisLimiter(server.url, key_prefix=secrets.token_hex(4), **options()) as limiter:  # type: ignore[arg-type]
+    async with RedisLimiter(server.url, key_prefix=secrets.token_hex(4), **options()) as limiter:
         client = TencentClient(
             creds.sdkappid, creds.identifier, secret_key=creds.secret_key, base_url=sim.url,
             limiter=limiter, quotas={"get_room_stats": Quota(10, 0.1)},
@@ -539,12 +540,12 @@ async def test_a_redis_that_never_answers_costs_a_timeout_not_a_hang(sim: Simula
     """
     creds = sim.tencent
     with silent_server() as url:
-        async with RedisLimiter(url, **options(outage_timeout=0.5)) as limiter:  # type: ignore[arg-type]
+        async with RedisLimiter(url, **options(outage_timeout=0.5)) as limiter:
             started = time.monotonic()
             with pytest.raises(LimiterUnavailableError):
                 await limiter.acquire("k", QUOTA)
             assert time.monotonic() - started <= 0.5 + 2 * REDIS_TIMEOUT + 0.3
-        async with RedisLimiter(url, **options(outage_timeout=30.0)) as limiter:  # type: ignore[arg-type]
+        async with RedisLimiter(url, **options(outage_timeout=30.0)) as limiter:
             client = TencentClient(
                 creds.sdkappid, creds.identifier, secret_key=creds.secret_key, base_url=sim.url,
                 limiter=limiter,

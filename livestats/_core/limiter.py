@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import bisect
+import math
 from collections import deque
 from collections.abc import Awaitable, Callable
 from typing import Protocol
@@ -236,7 +237,7 @@ class LocalLimiter:
         bucket.waiters.clear()
         bucket.fail_fast.clear()
         now = self._clock()
-        bucket.cooling.extend(now + bucket.period for _ in range(bucket.in_use))
+        bucket.cooling.extend(_after(now, bucket.period) for _ in range(bucket.in_use))
         bucket.in_use = 0
         bucket.generation += 1
         bucket.loop = loop
@@ -244,7 +245,7 @@ class LocalLimiter:
     def _give_back(self, bucket: _Bucket, *, sent: bool, unanswered_for: float) -> None:
         bucket.in_use -= 1
         if sent:
-            free_at = self._clock() + bucket.period + unanswered_for
+            free_at = _after(self._clock(), bucket.period + unanswered_for)
             if bucket.cooling and free_at < bucket.cooling[-1]:
                 bisect.insort(bucket.cooling, free_at)  # a longer hold came before: keep order
             else:
@@ -304,6 +305,19 @@ class LocalLimiter:
         await sleep(delay)
         bucket.timer = None  # _drain re-arms; it must not cancel this task
         self._drain(bucket)
+
+
+def _after(now: float, seconds: float) -> float:
+    """``now + seconds``, rounded up: the slot is never free a rounding error early.
+
+    In floating point ``(t + p) - t`` can come out just below ``p``; a provider
+    that compares arrival times would then see two requests on one slot inside
+    one window.
+    """
+    when = now + seconds
+    while when - now < seconds:
+        when = math.nextafter(when, math.inf)
+    return when
 
 
 def _check_reads_seconds(clock: Callable[[], float]) -> None:

@@ -26,7 +26,9 @@ a release wakes exactly the next waiter and nobody re-polls. In each process one
 task per quota key (the *pump*) talks to Redis for all of that key's callers, and
 a release is told to Redis together with the next acquire (a worker that releases
 and acquires again costs one trip); a slot's free time is fixed when it is
-released, so telling Redis a few milliseconds later changes nothing.
+released, so telling Redis a few milliseconds later changes nothing. (One thing a
+reservation does not do: a pause that begins after a slot was reserved does not take
+it back; it is at most one period plus an unanswered request's hold ahead.)
 
 What it survives. Callers never await redis-py themselves: they wait on futures
 the pump resolves, and every Redis call runs in a task of its own that is
@@ -99,7 +101,7 @@ from livestats._core.clock import Clock
 from livestats._core.limiter import Paused, Permit
 from livestats._core.loops import close_at_loop_shutdown
 from livestats._core.quota import Quota
-from livestats._core.validate import check_seconds, check_text
+from livestats._core.validate import check_seconds, check_text, shown
 from livestats.errors import ConfigurationError, LimiterUnavailableError
 
 if TYPE_CHECKING:
@@ -118,6 +120,9 @@ _MIN_BACKOFF, _MAX_BACKOFF = 0.02, 0.2
 #: A release is told to Redis this long after it happened at the latest (sooner when
 #: the next acquire of the key goes out): its free time is fixed, so the wait costs nothing.
 _FLUSH_DELAY = 0.005
+#: Server-clock readings kept to bound the server's time, and the margin added to the
+#: bound (more than two clocks' drift over that window).
+_SAMPLE_WINDOW, _CLOCK_MARGIN = 5.0, 0.0005
 #: Entries of each kind one script takes at most (the rest go in the next one).
 _BATCH = 1000
 #: How long a cancelled caller waits, at most, for Redis to confirm it left the line.
@@ -129,7 +134,8 @@ _LEAVE_WAIT = 1.0
 #   n adopts (token, hold or -1 for in flight); n leaves (ticket); n asks (ticket).
 #   Times in server microseconds.
 # Returns {now, status, wait, run, ticket, delay, ticket, delay, ...}: the grants for
-# the caller's tickets, each usable `delay` µs after `now`.
+# the caller's tickets, each usable `delay` µs after `now`. Grants for other processes go
+# to their inboxes as ' ticket start ticket start ...' (server µs).
 _STEP = """
 local slots, busy, queue, alive, meta, grant, pause =
   KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7]
@@ -287,7 +293,7 @@ if blocked <= now then
       mine[#mine + 1] = ticket
       mine[#mine + 1] = start - now
     else
-      out[proc] = (out[proc] or '') .. ' ' .. ticket .. ' ' .. d(start - now)
+      out[proc] = (out[proc] or '') .. ' ' .. ticket .. ' ' .. d(start)
     end
   end
   if redis.call('ZCARD', queue) > 0 then
@@ -377,6 +383,7 @@ class _Line:
         "blocked_kind",
         "blocked_until",
         "bound",
+        "clock_samples",
         "cooling",
         "in_flight",
         "key",
@@ -432,6 +439,7 @@ class _Line:
         self.mode: Literal["redis", "local"] = "redis"
         #: Server seconds minus local seconds, a lower bound (set by every answer).
         self.offset: float | None = None
+        self.clock_samples: deque[tuple[float, float]] = deque()
         self.known_run = ""
         self.active_at = -1e18
         self.beat_at = -1e18
@@ -709,7 +717,9 @@ class _Line:
     def _answered(self, batch: _Batch, reply: Sequence[Any], received: float) -> None:
         owner = self.owner
         now_us, status, wait_us, run = int(reply[0]), int(reply[1]), int(reply[2]), reply[3]
-        self.offset = now_us / _US - received
+        if _text(run) != self.known_run:
+            self.clock_samples.clear()  # another server (a failover): another clock
+        self._clock_sample(now_us / _US - received, received)
         self.known_run = _text(run)
         self.need_check = False
         if self.outage_since is not None:
@@ -745,12 +755,32 @@ class _Line:
                         if waiter.registered:
                             self.leaves.add(waiter.ticket)
         for i in range(4, len(reply) - 1, 2):
-            self.granted(_text(reply[i]), received + int(reply[i + 1]) / _US)
+            self.granted(_text(reply[i]), self.local_time(now_us + int(reply[i + 1])))
         for future in batch.confirm:
             if not future.done():
                 future.set_result(None)
         if self.waiting():
             self.ensure_listener()
+
+    def _clock_sample(self, offset: float, received: float) -> None:
+        """Keep the tightest recent bound on the server's clock (every answer gives one).
+
+        Each answer arrives after the script read the time, so ``server - local`` at
+        its arrival is at most the true offset; the largest of the last few seconds'
+        is the closest that is still never ahead (a loaded process reads its answers
+        late, and a late reading must not delay the slots it is handed).
+        """
+        samples = self.clock_samples
+        samples.append((received, offset))
+        while samples and samples[0][0] < received - _SAMPLE_WINDOW:
+            samples.popleft()
+        self.offset = max(o for _, o in samples)
+
+    def local_time(self, server_us: int, received: float | None = None) -> float:
+        """The local moment by which server time ``server_us`` has certainly come."""
+        if self.offset is None:
+            return self.owner._now() if received is None else received
+        return server_us / _US - self.offset + _CLOCK_MARGIN
 
     def granted(self, ticket: str, start: float) -> None:
         """Redis handed ``ticket`` a slot usable from ``start`` (local time)."""
@@ -792,7 +822,7 @@ class _Line:
                     self.renew_at = 0.0
                     self.kick()
                 else:
-                    self.granted(word, received + int(next(words, "0")) / _US)
+                    self.granted(word, self.local_time(int(next(words, "0")), received))
 
     # -- the local fallback -----------------------------------------------------------
 
@@ -922,7 +952,7 @@ class RedisLimiter:
         cluster: bool = False,
     ) -> None:
         if clock is not None and not isinstance(clock, Clock):
-            raise ConfigurationError(f"clock must be a livestats.Clock, not {clock!r}")
+            raise ConfigurationError(f"clock must be a livestats.Clock, not {shown(clock)}")
         clock = clock or Clock()
         self._now = clock.monotonic
         #: Waits for a reserved slot sleep on this clock (slot times are the Redis server's).
@@ -956,12 +986,18 @@ class RedisLimiter:
             if outage_timeout == 0 and not isinstance(outage_timeout, bool)
             else check_seconds(outage_timeout, "outage_timeout")
         )
-        if fallback not in ("error", "local"):
-            raise ConfigurationError(f"fallback must be 'error' or 'local', not {fallback!r}")
+        if not isinstance(fallback, str) or fallback not in ("error", "local"):
+            raise ConfigurationError(f"fallback must be 'error' or 'local', not {shown(fallback)}")
         self._fallback = fallback
-        if not 0 <= max_jitter < 1:
-            raise ConfigurationError("max_jitter must be from 0 to 1 second")
-        self._max_jitter = max_jitter
+        if (
+            isinstance(max_jitter, bool)
+            or not isinstance(max_jitter, (int, float))
+            or not 0 <= max_jitter < 1
+        ):
+            raise ConfigurationError(
+                f"max_jitter must be a number of seconds from 0 to under 1, not {shown(max_jitter)}"
+            )
+        self._max_jitter = float(max_jitter)
         #: This limiter's name in Redis: its tickets start with it, its inbox ends with it.
         self._proc = secrets.token_hex(6)
         self._seq = itertools.count()
