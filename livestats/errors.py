@@ -157,11 +157,12 @@ class ClientClosedError(LiveStatsError, RuntimeError):
 
 
 class LimiterUnavailableError(LiveStatsError):
-    """A shared limiter could not reach its store (Redis), so no slot could be granted.
+    """A shared limiter could not use its store (Redis, the SQLite file): no slot granted.
 
     Raised rather than sending unpaced: a quota shared by several processes cannot
-    be kept without the store. ``RedisLimiter(fallback="local")`` paces with an
-    in-process limiter instead. A bulk call that meets it stops (``dooms_batch``):
+    be kept without the store. A ``RedisLimiter`` waits up to its
+    ``outage_timeout`` for Redis first; ``RedisLimiter(fallback="local")`` paces with
+    its own record of the slots instead. A bulk call that meets it stops (``dooms_batch``):
     without the store no item could be paced, and failing the rest of the input one
     by one would burn it.
     """
