@@ -19,8 +19,11 @@ from __future__ import annotations
 import asyncio
 import importlib
 import json
+import re
 import subprocess
 import sys
+import threading
+import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -47,7 +50,12 @@ from livestats.events import (
     EventHandler,
     QuotaAdapted,
     RequestFinished,
+    RequestSent,
+    RetryScheduled,
+    SlotWaited,
     SweepLate,
+    Throttled,
+    WaitStarted,
     chain,
 )
 from livestats.metrics import REQUEST_BUCKETS, WAIT_BUCKETS
@@ -358,6 +366,318 @@ print(prometheus_client.REGISTRY.get_sample_value("livestats_calls_total", label
         [sys.executable, "-c", script], capture_output=True, text=True, check=True, timeout=60
     )
     assert done.stdout.strip() == "1.0"
+
+
+# The exposition prometheus-client's own Counter, Gauge and Histogram gave for the events of
+# test_prometheus_exposition_is_exactly_what_it_was (recorded before the collector kept its
+# figures itself); ``$OP`` and ``$KEY`` stand for the labels of OP and KEY, ``<time>`` for
+# each series' creation time.
+EXPOSITION = """\
+# HELP livestats_requests_total HTTP attempts that ended, by outcome: ok or the error's class name.
+# TYPE livestats_requests_total counter
+livestats_requests_total{operation="get_room_stats",outcome="RateLimitedError",provider="tencent"} 1.0
+livestats_requests_total{operation="get_room_stats",outcome="ok",provider="tencent"} 1.0
+# HELP livestats_requests_created HTTP attempts that ended, by outcome: ok or the error's class name.
+# TYPE livestats_requests_created gauge
+livestats_requests_created{operation="get_room_stats",outcome="RateLimitedError",provider="tencent"} <time>
+livestats_requests_created{operation="get_room_stats",outcome="ok",provider="tencent"} <time>
+# HELP livestats_request_duration_seconds Seconds from sending an attempt to its last byte (or its failure).
+# TYPE livestats_request_duration_seconds histogram
+livestats_request_duration_seconds_bucket{le="0.005",$OP} 0.0
+livestats_request_duration_seconds_bucket{le="0.01",$OP} 1.0
+livestats_request_duration_seconds_bucket{le="0.025",$OP} 2.0
+livestats_request_duration_seconds_bucket{le="0.05",$OP} 2.0
+livestats_request_duration_seconds_bucket{le="0.075",$OP} 2.0
+livestats_request_duration_seconds_bucket{le="0.1",$OP} 2.0
+livestats_request_duration_seconds_bucket{le="0.25",$OP} 2.0
+livestats_request_duration_seconds_bucket{le="0.5",$OP} 2.0
+livestats_request_duration_seconds_bucket{le="0.75",$OP} 2.0
+livestats_request_duration_seconds_bucket{le="1.0",$OP} 2.0
+livestats_request_duration_seconds_bucket{le="2.5",$OP} 2.0
+livestats_request_duration_seconds_bucket{le="5.0",$OP} 2.0
+livestats_request_duration_seconds_bucket{le="7.5",$OP} 2.0
+livestats_request_duration_seconds_bucket{le="10.0",$OP} 2.0
+livestats_request_duration_seconds_bucket{le="20.0",$OP} 2.0
+livestats_request_duration_seconds_bucket{le="30.0",$OP} 2.0
+livestats_request_duration_seconds_bucket{le="60.0",$OP} 2.0
+livestats_request_duration_seconds_bucket{le="+Inf",$OP} 2.0
+livestats_request_duration_seconds_count{$OP} 2.0
+livestats_request_duration_seconds_sum{$OP} 0.035
+# HELP livestats_request_duration_seconds_created Seconds from sending an attempt to its last byte (or its failure).
+# TYPE livestats_request_duration_seconds_created gauge
+livestats_request_duration_seconds_created{$OP} <time>
+# HELP livestats_slot_wait_seconds Seconds an attempt waited for its quota slot, pauses included.
+# TYPE livestats_slot_wait_seconds histogram
+livestats_slot_wait_seconds_bucket{le="0.001",$OP} 1.0
+livestats_slot_wait_seconds_bucket{le="0.005",$OP} 1.0
+livestats_slot_wait_seconds_bucket{le="0.01",$OP} 1.0
+livestats_slot_wait_seconds_bucket{le="0.025",$OP} 1.0
+livestats_slot_wait_seconds_bucket{le="0.05",$OP} 1.0
+livestats_slot_wait_seconds_bucket{le="0.1",$OP} 1.0
+livestats_slot_wait_seconds_bucket{le="0.25",$OP} 1.0
+livestats_slot_wait_seconds_bucket{le="0.5",$OP} 1.0
+livestats_slot_wait_seconds_bucket{le="1.0",$OP} 2.0
+livestats_slot_wait_seconds_bucket{le="2.5",$OP} 2.0
+livestats_slot_wait_seconds_bucket{le="5.0",$OP} 2.0
+livestats_slot_wait_seconds_bucket{le="10.0",$OP} 2.0
+livestats_slot_wait_seconds_bucket{le="30.0",$OP} 2.0
+livestats_slot_wait_seconds_bucket{le="60.0",$OP} 2.0
+livestats_slot_wait_seconds_bucket{le="120.0",$OP} 2.0
+livestats_slot_wait_seconds_bucket{le="300.0",$OP} 2.0
+livestats_slot_wait_seconds_bucket{le="+Inf",$OP} 2.0
+livestats_slot_wait_seconds_count{$OP} 2.0
+livestats_slot_wait_seconds_sum{$OP} 1.0005
+# HELP livestats_slot_wait_seconds_created Seconds an attempt waited for its quota slot, pauses included.
+# TYPE livestats_slot_wait_seconds_created gauge
+livestats_slot_wait_seconds_created{$OP} <time>
+# HELP livestats_call_duration_seconds Seconds from a call's start to its end, waits and retries included.
+# TYPE livestats_call_duration_seconds histogram
+livestats_call_duration_seconds_bucket{le="0.001",$OP} 0.0
+livestats_call_duration_seconds_bucket{le="0.005",$OP} 0.0
+livestats_call_duration_seconds_bucket{le="0.01",$OP} 0.0
+livestats_call_duration_seconds_bucket{le="0.025",$OP} 0.0
+livestats_call_duration_seconds_bucket{le="0.05",$OP} 0.0
+livestats_call_duration_seconds_bucket{le="0.1",$OP} 0.0
+livestats_call_duration_seconds_bucket{le="0.25",$OP} 0.0
+livestats_call_duration_seconds_bucket{le="0.5",$OP} 0.0
+livestats_call_duration_seconds_bucket{le="1.0",$OP} 0.0
+livestats_call_duration_seconds_bucket{le="2.5",$OP} 1.0
+livestats_call_duration_seconds_bucket{le="5.0",$OP} 1.0
+livestats_call_duration_seconds_bucket{le="10.0",$OP} 1.0
+livestats_call_duration_seconds_bucket{le="30.0",$OP} 1.0
+livestats_call_duration_seconds_bucket{le="60.0",$OP} 1.0
+livestats_call_duration_seconds_bucket{le="120.0",$OP} 1.0
+livestats_call_duration_seconds_bucket{le="300.0",$OP} 1.0
+livestats_call_duration_seconds_bucket{le="+Inf",$OP} 1.0
+livestats_call_duration_seconds_count{$OP} 1.0
+livestats_call_duration_seconds_sum{$OP} 1.0255
+# HELP livestats_call_duration_seconds_created Seconds from a call's start to its end, waits and retries included.
+# TYPE livestats_call_duration_seconds_created gauge
+livestats_call_duration_seconds_created{$OP} <time>
+# HELP livestats_calls_total Calls that ended (after their retries), by outcome.
+# TYPE livestats_calls_total counter
+livestats_calls_total{operation="get_room_stats",outcome="ok",provider="tencent"} 1.0
+# HELP livestats_calls_created Calls that ended (after their retries), by outcome.
+# TYPE livestats_calls_created gauge
+livestats_calls_created{operation="get_room_stats",outcome="ok",provider="tencent"} <time>
+# HELP livestats_retries_total Retries scheduled, by the error the failed attempt ended in.
+# TYPE livestats_retries_total counter
+livestats_retries_total{error_type="RateLimitedError",$OP} 1.0
+# HELP livestats_retries_created Retries scheduled, by the error the failed attempt ended in.
+# TYPE livestats_retries_created gauge
+livestats_retries_created{error_type="RateLimitedError",$OP} <time>
+# HELP livestats_throttled_total Refusals for rate (HTTP 429 or the vendor's rate-limit code).
+# TYPE livestats_throttled_total counter
+livestats_throttled_total{$OP} 1.0
+# HELP livestats_throttled_created Refusals for rate (HTTP 429 or the vendor's rate-limit code).
+# TYPE livestats_throttled_created gauge
+livestats_throttled_created{$OP} <time>
+# HELP livestats_in_flight Attempts sent and not yet ended, per quota key.
+# TYPE livestats_in_flight gauge
+livestats_in_flight{$KEY} 1.0
+# HELP livestats_waiting Calls waiting for a quota slot, per quota key.
+# TYPE livestats_waiting gauge
+livestats_waiting{$KEY} 0.0
+# HELP livestats_effective_quota Requests per second the quota key allows now.
+# TYPE livestats_effective_quota gauge
+livestats_effective_quota{$KEY} 50.0
+livestats_effective_quota{provider="polyv",quota_key="polyv:x"} 150.0
+# HELP livestats_client_paused_seconds_total Seconds a client of the provider was told to send nothing (a lockout, a block); overlapping pauses count once.
+# TYPE livestats_client_paused_seconds_total counter
+livestats_client_paused_seconds_total{provider="tencent"} 60.0
+# HELP livestats_client_paused_seconds_created Seconds a client of the provider was told to send nothing (a lockout, a block); overlapping pauses count once.
+# TYPE livestats_client_paused_seconds_created gauge
+livestats_client_paused_seconds_created{provider="tencent"} <time>
+# HELP livestats_client_pauses_total Times a client was paused, by the vendor code or signal that paused it.
+# TYPE livestats_client_pauses_total counter
+livestats_client_pauses_total{provider="tencent",reason="70050"} 2.0
+# HELP livestats_client_pauses_created Times a client was paused, by the vendor code or signal that paused it.
+# TYPE livestats_client_pauses_created gauge
+livestats_client_pauses_created{provider="tencent",reason="70050"} <time>
+# HELP livestats_sweeps_late_total Poller sweeps that could not fit in their interval at the quota.
+# TYPE livestats_sweeps_late_total counter
+livestats_sweeps_late_total{$OP} 1.0
+# HELP livestats_sweeps_late_created Poller sweeps that could not fit in their interval at the quota.
+# TYPE livestats_sweeps_late_created gauge
+livestats_sweeps_late_created{$OP} <time>
+"""  # noqa: E501
+disable_created: Callable[[], None] = prometheus_client.disable_created_metrics
+enable_created: Callable[[], None] = prometheus_client.enable_created_metrics
+CREATED = re.compile(r"^(\S+_created\{[^}]*\}) (\S+)$", re.MULTILINE)
+
+
+def exposition(collector: PrometheusCollector) -> tuple[str, list[float]]:
+    """The text format, with every ``*_created`` value put as ``<time>``; and those values."""
+    text = prometheus_client.generate_latest(collector.registry).decode()
+    times = [float(m.group(2)) for m in CREATED.finditer(text)]
+    return CREATED.sub(r"\1 <time>", text), times
+
+
+def started(call: int, quota_key: str = KEY) -> WaitStarted:
+    return WaitStarted(provider="tencent", operation=OP, call_id=call, quota_key=quota_key)
+
+
+def waited(call: int, seconds: float, quota_key: str = KEY) -> SlotWaited:
+    return SlotWaited(
+        provider="tencent", operation=OP, call_id=call, quota_key=quota_key, seconds=seconds
+    )
+
+
+def sent(call: int, attempt: int = 1, quota_key: str = KEY) -> RequestSent:
+    return RequestSent(
+        provider="tencent", operation=OP, call_id=call, quota_key=quota_key, attempt=attempt
+    )
+
+
+def answered(
+    call: int, outcome: str, latency: float, attempt: int = 1, quota_key: str = KEY
+) -> RequestFinished:
+    return RequestFinished(
+        provider="tencent",
+        operation=OP,
+        call_id=call,
+        quota_key=quota_key,
+        outcome=outcome,
+        http_status=200,
+        vendor_code=0,
+        latency=latency,
+        attempt=attempt,
+    )
+
+
+def ended(call: int, outcome: str, duration: float, quota_key: str = KEY) -> CallFinished:
+    return CallFinished(
+        provider="tencent",
+        operation=OP,
+        call_id=call,
+        quota_key=quota_key,
+        outcome=outcome,
+        attempts=1,
+        duration=duration,
+    )
+
+
+@virtual_time
+async def test_prometheus_exposition_is_exactly_what_it_was() -> None:
+    events: list[Event] = [
+        started(1),
+        started(2),
+        waited(1, 0.0005),
+        sent(1),
+        answered(1, "RateLimitedError", 0.01),  # on a bound: in its bucket (le), not the next
+        Throttled(
+            provider="tencent", operation=OP, call_id=1, quota_key=KEY, signal="429", pause=1.0
+        ),
+        RetryScheduled(
+            provider="tencent",
+            operation=OP,
+            call_id=1,
+            attempt=1,
+            error_type="RateLimitedError",
+            delay=0.0,
+        ),
+        waited(2, 1.0),
+        sent(2),  # still in flight at the end
+        sent(1, attempt=2),
+        answered(1, "ok", 0.025, attempt=2),
+        ended(1, "ok", 1.0255),
+        ClientPaused(provider="tencent", seconds=60.0, reason="70050"),
+        ClientPaused(provider="tencent", seconds=60.0, reason="70050"),  # the same pause
+        QuotaAdapted(provider="tencent", quota_key=KEY, limit=50, configured=100, period=1.0),
+        QuotaAdapted(provider="tencent", quota_key=KEY, limit=9, configured=100, period=0.0),
+        QuotaAdapted(provider="polyv", quota_key="polyv:x", limit=1500, configured=1500, period=10),
+        SweepLate(
+            provider="tencent", operation=OP, items=500, every=1.0, needed_rate=500, quota_rate=100
+        ),
+    ]
+    before = time.time()
+    collector = PrometheusCollector()
+    for event in events:
+        collector(event)
+    text, times = exposition(collector)
+    expected = EXPOSITION.replace("$OP", f'operation="{OP}",provider="tencent"').replace(
+        "$KEY", f'provider="tencent",quota_key="{KEY}"'
+    )
+    assert text == expected
+    assert len(times) == 11  # one per counter and histogram series
+    assert all(before <= t <= time.time() for t in times)
+    assert repr(collector) == "<PrometheusCollector in flight 1, waiting 0>"
+
+    # Before any event: each family's HELP and TYPE (and no sample), in the same order.
+    empty, _ = exposition(PrometheusCollector())
+    assert empty.splitlines() == [
+        line
+        for line in expected.splitlines()
+        if line.startswith("#") and not line.split()[2].endswith("_created")
+    ]
+    # prometheus_client.disable_created_metrics() leaves the *_created samples out.
+    disable_created()
+    try:
+        text, times = exposition(collector)
+    finally:
+        enable_created()
+    assert times == []
+    assert "_created" not in text
+    assert text.splitlines() == [line for line in expected.splitlines() if "_created" not in line]
+
+
+def test_a_collector_shared_by_threads_loses_no_update_and_scrapes_one_moment() -> None:
+    collector = PrometheusCollector()
+    threads, calls = 4, 2000
+    torn: list[tuple[float, float, float]] = []
+
+    def client() -> None:
+        for call in range(calls):
+            quota_key = f"k{call % 3}"
+            collector(started(call, quota_key))
+            collector(waited(call, 0.002, quota_key))
+            collector(sent(call, quota_key=quota_key))
+            collector(answered(call, "ok", 0.02, quota_key=quota_key))
+            collector(ended(call, "ok", 0.03, quota_key))
+
+    def scrape(stop: threading.Event) -> None:
+        # One RequestFinished adds to the counter and the histogram at once: every scrape
+        # sees both or neither.
+        while not stop.is_set():
+            figures = {
+                sample.name: sample.value
+                for family in collector.registry.collect()
+                for sample in family.samples
+                if sample.labels.get("outcome", "ok") == "ok" and "le" not in sample.labels
+            }
+            requests = figures.get("livestats_requests_total", 0.0)
+            count = figures.get("livestats_request_duration_seconds_count", 0.0)
+            total = figures.get("livestats_request_duration_seconds_sum", 0.0)
+            if requests != count or total != pytest.approx(0.02 * count):
+                torn.append((requests, count, total))
+
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # switch threads as often as the interpreter can
+    stop = threading.Event()
+    try:
+        scraper = threading.Thread(target=scrape, args=(stop,))
+        scraper.start()
+        workers = [threading.Thread(target=client) for _ in range(threads)]
+        for worker in workers:
+            worker.start()
+        for worker in workers:
+            worker.join()
+        stop.set()
+        scraper.join()
+    finally:
+        sys.setswitchinterval(interval)
+    assert torn == []
+    prom = Prom(collector)
+    total = threads * calls
+    assert prom.op("livestats_requests_total", outcome="ok") == total
+    assert prom.op("livestats_calls_total", outcome="ok") == total
+    assert prom.op("livestats_request_duration_seconds_count") == total
+    assert prom.op("livestats_request_duration_seconds_bucket", le="0.025") == total
+    assert prom.op("livestats_slot_wait_seconds_bucket", le="0.005") == total
+    assert prom.op("livestats_call_duration_seconds_bucket", le="0.05") == total
+    for quota_key in ("k0", "k1", "k2"):
+        assert prom.key("livestats_in_flight", quota_key) == 0
+        assert prom.key("livestats_waiting", quota_key) == 0
 
 
 # -- OpenTelemetry ---------------------------------------------------------------------------

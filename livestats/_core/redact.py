@@ -10,6 +10,7 @@ take (URL-encoded, JSON-escaped, lower- or upper-case hex).
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable
 from typing import TypeVar
 from urllib.parse import quote, quote_plus
@@ -40,33 +41,47 @@ def _forms(secret: str) -> set[str]:
     return {form for form in forms if len(form) >= _MIN_SECRET}
 
 
+@functools.lru_cache(maxsize=256)
+def _expanded(secret: str) -> tuple[tuple[str, ...], frozenset[str]]:
+    """Every form of ``secret`` (longest first) and every long piece of one, computed once.
+
+    A client's per-request secrets (a UserSig) repeat for hours: the cache makes a
+    refused answer cost a few lookups, not a recomputation.
+    """
+    forms = tuple(sorted(_forms(secret), key=len, reverse=True)) if secret else ()
+    return forms, _pieces(forms)
+
+
 class Redactor:
     """Replaces known secrets, whole or in pieces, in every form an echo may show, by [secure]."""
 
     __slots__ = ("_pieces", "_static")
 
     def __init__(self, secrets: Iterable[str] = ()) -> None:
-        self._static = self._expand(secrets)
-        self._pieces = _pieces(self._static)
+        forms: set[str] = set()
+        pieces: set[str] = set()
+        for secret in secrets:
+            more, parts = _expanded(secret)
+            forms.update(more)
+            pieces.update(parts)
+        # Longest first, so a secret that contains another is replaced whole.
+        self._static = tuple(sorted(forms, key=len, reverse=True))
+        self._pieces = frozenset(pieces)
 
     def __repr__(self) -> str:
         return f"<Redactor {len(self._static)} forms of secrets>"
 
-    @staticmethod
-    def _expand(secrets: Iterable[str]) -> tuple[str, ...]:
-        forms: set[str] = set()
-        for secret in secrets:
-            if secret:
-                forms |= _forms(secret)
-        # Longest first, so a secret that contains another is replaced whole.
-        return tuple(sorted(forms, key=len, reverse=True))
-
     def text(self, text: str, extra: Iterable[str] = ()) -> str:
         """``text`` with every secret (``extra`` too) and every long piece of one scrubbed."""
-        more = self._expand(extra)
-        for secret in (*more, *self._static):
-            text = text.replace(secret, REDACTED)
-        return _scrub_pieces(text, self._pieces | _pieces(more) if more else self._pieces)
+        piece_sets = [self._pieces]
+        for secret in extra:
+            forms, pieces = _expanded(secret)
+            for form in forms:
+                text = text.replace(form, REDACTED)
+            piece_sets.append(pieces)
+        for form in self._static:
+            text = text.replace(form, REDACTED)
+        return _scrub_pieces(text, piece_sets)
 
     def error(self, err: E, extra: Iterable[str] = ()) -> E:
         """``err`` itself when it shows no secret, else a scrubbed copy (the cause is dropped).
@@ -100,13 +115,15 @@ def _pieces(forms: Iterable[str]) -> frozenset[str]:
     )
 
 
-def _scrub_pieces(text: str, pieces: frozenset[str]) -> str:
+def _scrub_pieces(text: str, piece_sets: list[frozenset[str]]) -> str:
     """Replace every run of text made of overlapping secret pieces by one ``[secure]``."""
-    if not pieces or len(text) < _PIECE:
+    sets = [pieces for pieces in piece_sets if pieces]
+    if not sets or len(text) < _PIECE:
         return text
     spans: list[list[int]] = []
     for i in range(len(text) - _PIECE + 1):
-        if text[i : i + _PIECE] in pieces:
+        window = text[i : i + _PIECE]
+        if any(window in pieces for pieces in sets):
             if spans and i <= spans[-1][1]:
                 spans[-1][1] = i + _PIECE
             else:
