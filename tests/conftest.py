@@ -146,3 +146,18 @@ async def drain(items: AsyncIterable[T], into: list[T]) -> None:
     """Append every item to ``into`` as it comes, so a test keeps what came before a raise."""
     async for item in items:
         into.append(item)
+
+
+@pytest.fixture(autouse=True)
+def _cli_limiter_in_tmp(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """The command line's shared quota file, per test: runs in one test share it (as
+    cron jobs would), tests do not, and the user's own cache is never touched."""
+    import os
+
+    previous = os.environ.get("LIVESTATS_LIMITER_PATH")
+    os.environ["LIVESTATS_LIMITER_PATH"] = str(tmp_path_factory.mktemp("limiter") / "q.sqlite3")
+    yield
+    if previous is None:
+        os.environ.pop("LIVESTATS_LIMITER_PATH", None)
+    else:
+        os.environ["LIVESTATS_LIMITER_PATH"] = previous

@@ -9,6 +9,7 @@ import re
 import sys
 from collections.abc import AsyncIterator
 from datetime import date, datetime
+from pathlib import Path
 from types import TracebackType
 from typing import Any, TextIO
 
@@ -18,6 +19,7 @@ from livestats import (
     PolyvClient,
     RoomStats,
     RoomSummary,
+    SQLiteLimiter,
     StreamDuration,
     StreamInfoSample,
     TencentClient,
@@ -97,6 +99,25 @@ def _ids_given(args: argparse.Namespace) -> None:
 # -- clients from settings -------------------------------------------------------------
 
 
+def limiter_path() -> Path:
+    """Where the command line keeps the quotas every run on this machine shares.
+
+    ``$LIVESTATS_LIMITER_PATH``, else ``$XDG_CACHE_HOME/livestats/quotas.sqlite3``,
+    else ``~/.cache/livestats/quotas.sqlite3``: per user, so two overlapping cron
+    jobs of one user spend each quota together, never twice.
+    """
+    given = os.environ.get("LIVESTATS_LIMITER_PATH")
+    if given:
+        return Path(given)
+    cache = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(cache) / "livestats" / "quotas.sqlite3"
+
+
+def shared_file_limiter() -> SQLiteLimiter:
+    """The limiter of every client the command line makes: one SQLite file per user."""
+    return SQLiteLimiter(limiter_path())
+
+
 def tencent_client(
     args: argparse.Namespace, *, on_event: EventHandler | None = None
 ) -> TencentClient:
@@ -118,6 +139,7 @@ def tencent_client(
         region=settings.get("region") or "china",
         base_url=settings.get("base_url") or None,
         on_event=on_event,
+        limiter=shared_file_limiter(),
     )
 
 
@@ -139,6 +161,7 @@ def chinanetcenter_client(
         time_zone=args.time_zone or settings.get("time_zone") or "GMT+08:00",
         max_domains_per_request=max_domains,
         on_event=on_event,
+        limiter=shared_file_limiter(),
     )
 
 
@@ -152,6 +175,7 @@ def polyv_client(args: argparse.Namespace, *, on_event: EventHandler | None = No
         settings["app_secret"],
         base_url=settings.get("base_url") or None,
         on_event=on_event,
+        limiter=shared_file_limiter(),
     )
 
 
