@@ -245,7 +245,10 @@ def free_port(*, cluster: bool = False) -> int:
     rng = random.Random()
     for _ in range(1000):
         with socket.socket() as probe:
-            probe.bind(("127.0.0.1", rng.randrange(20000, 55535) if cluster else 0))
+            try:
+                probe.bind(("127.0.0.1", rng.randrange(20000, 55535) if cluster else 0))
+            except OSError:  # taken (the range overlaps the ephemeral ports): try another
+                continue
             port = int(probe.getsockname()[1])
         if not cluster:
             return port
