@@ -298,11 +298,10 @@ class Engine:
     async def _exchange(self, call: Call[T], permit: Permit | None, trace: _Trace) -> Outcome[T]:
         """Sign, send, release the slot: the answer classified, or a refusal for a failure."""
         sent = answered = False
-        secrets: list[str] = []
+        request: HttpRequest | None = None
         sent_at = self._clock.monotonic()
         try:
             request = call.sign(self.signing())
-            secrets = request.secret_values()
             sent = True
             trace.tries += 1
             if self.sink is not None:
@@ -323,6 +322,7 @@ class Engine:
             # A transport failure, an answer over the size limit, a closed client.
             sent = sent and getattr(err, "request_sent", True)
             answered = err.http_status is not None
+            secrets = request.secret_values() if request is not None else ()
             refusal = Refusal.of(self._redactor.error(err, secrets))
             if self.sink is not None and sent:
                 latency = self._clock.monotonic() - sent_at
@@ -341,7 +341,9 @@ class Engine:
                 await permit.release(sent=sent, unanswered_for=late)
         outcome = self._classify(call, response)
         if isinstance(outcome, Refusal):
-            outcome = attrs.evolve(outcome, error=self._redactor.error(outcome.error, secrets))
+            # The request's own secrets are gathered only when an error may echo them.
+            scrubbed = self._redactor.error(outcome.error, request.secret_values())
+            outcome = attrs.evolve(outcome, error=scrubbed)
         if self.sink is not None:
             self._finished(call, outcome, response.status, response.elapsed, trace)
         return outcome
