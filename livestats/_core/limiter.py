@@ -29,6 +29,7 @@ from typing import Protocol
 
 from livestats._core.clock import Clock
 from livestats._core.quota import Quota
+from livestats._core.sharing import Priority
 from livestats.errors import ConfigurationError
 
 __all__ = ["Limiter", "LocalLimiter", "Paused", "Permit", "shared_limiter"]
@@ -62,17 +63,52 @@ class Permit(Protocol):
 
 
 class Limiter(Protocol):
-    """What a client needs from a limiter; keys name one quota (provider, account, operation)."""
+    """What a client needs from a limiter; keys name one quota (provider, account, operation).
 
-    async def acquire(self, key: str, quota: Quota, *, wait_if_paused: bool = True) -> Permit:
-        """Wait for a free slot of ``key`` (first come, first served) and take it.
+    The rules for priorities, deadlines, learned limits and runtime quotas are in
+    :mod:`livestats._core.sharing`; every limiter here follows them alike.
+    """
 
-        While the key is paused, a caller with ``wait_if_paused=False`` gets
-        :class:`Paused` instead of waiting, at once or as soon as a pause begins.
+    async def acquire(
+        self,
+        key: str,
+        quota: Quota,
+        *,
+        wait_if_paused: bool = True,
+        priority: Priority = Priority.INTERACTIVE,
+        max_wait: float | None = None,
+    ) -> Permit:
+        """Wait for a free slot of ``key`` and take it.
+
+        Waiters are served by priority, then first come first served (see
+        :mod:`~livestats._core.sharing`). A quota set with :meth:`set_quota` is
+        used instead of ``quota``. While the key is paused, a caller with
+        ``wait_if_paused=False`` gets :class:`Paused` instead of waiting, at once
+        or as soon as a pause begins. With ``max_wait`` (seconds, pauses
+        included), :class:`~livestats._core.sharing.WaitExceeded` is raised at
+        once when the limiter can tell no slot comes in time, else once
+        ``max_wait`` has passed.
         """
 
     async def pause(self, key: str, seconds: float) -> None:
         """Hand out no slot of ``key`` for ``seconds`` (the provider asked us to stop)."""
+
+    async def refused(self, key: str, quota: Quota, *, recover: bool = True) -> Quota | None:
+        """The provider refused a call of ``key`` for rate although its quota was kept.
+
+        Lowers the key's effective limit (at most once a period); returns the new
+        effective quota when it changed, else ``None``. ``recover=False``: it is
+        never raised again by itself (a refusal that blocks for minutes).
+        """
+
+    async def set_quota(self, key: str, quota: Quota | None) -> None:
+        """From now on ``key`` is paced by ``quota`` (``None``: not at all), for every user
+        of the limiter's state and for the waiters already queued; what was learned
+        is forgotten."""
+
+    def effective_quota(self, key: str, quota: Quota) -> Quota | None:
+        """The quota ``key`` is paced by now, as far as this process knows: ``quota``,
+        or the one set at run time, lowered by what was learned; ``None``: not paced."""
 
 
 class _Bucket:
