@@ -15,6 +15,7 @@ from livestats._core.quota import Quota
 from livestats._core.redis_limiter import RedisLimiter
 from livestats._core.retry import RetryPolicy
 from livestats._core.settings import DEFAULT_MAX_RESPONSE_BYTES, ClientSettings
+from livestats._core.sharing import Priority
 from livestats._core.sqlite_limiter import SQLiteLimiter
 from livestats._core.transport import AiohttpTransport
 from livestats.errors import (
@@ -65,6 +66,7 @@ __all__ = [
     "NotFoundError",
     "Permit",
     "PolyvClient",
+    "Priority",
     "ProviderError",
     "PushSession",
     "Quota",

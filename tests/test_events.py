@@ -15,6 +15,7 @@ from livestats.events import (
     CallFinished,
     ClientPaused,
     Event,
+    QuotaAdapted,
     RequestFinished,
     RequestSent,
     RetryScheduled,
@@ -109,7 +110,12 @@ async def test_a_rate_limit_and_a_lockout_are_reported() -> None:
     with pytest.raises(livestats.AuthenticationError):
         await tencent.get_room_stats("room-1")
     throttled = [e for e in events if isinstance(e, Throttled)]
-    assert [(t.signal, t.pause) for t in throttled] == [("60007", 1.0)]
+    # No length given: the learned limit is lowered instead of pausing the key.
+    assert [(t.signal, t.pause) for t in throttled] == [("60007", 0.0)]
+    adapted = [e for e in events if isinstance(e, QuotaAdapted)]
+    assert [(a.quota_key, a.limit, a.configured, a.period) for a in adapted] == [
+        ("tencent:1400000000:get_room_stats", 70, 100, 1.0)
+    ]
     paused = [e for e in events if isinstance(e, ClientPaused)]
     assert [(p.seconds, p.reason) for p in paused] == [(60.0, "70050")]
     outcomes = [e.outcome for e in events if isinstance(e, CallFinished)]

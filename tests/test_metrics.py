@@ -99,10 +99,27 @@ def scripted(answers: list[HttpResponse]) -> MockTransport:
     return MockTransport(vendor)
 
 
+class FixedLimiter:
+    """A limiter of the interface before learned limits (acquire and pause only).
+
+    A rate refusal with no length then pauses the key one quota period, which keeps
+    the scripted run's waits whole seconds; learned limits have their own tests.
+    """
+
+    def __init__(self) -> None:
+        self._inner = LocalLimiter()
+
+    async def acquire(self, key: str, quota: Quota, *, wait_if_paused: bool = True) -> Any:
+        return await self._inner.acquire(key, quota, wait_if_paused=wait_if_paused)
+
+    async def pause(self, key: str, seconds: float) -> None:
+        await self._inner.pause(key, seconds)
+
+
 def tencent(
     transport: MockTransport, on_event: EventHandler, *, sdkappid: int = SDKAPPID, **kwargs: Any
 ) -> livestats.TencentClient:
-    kwargs.setdefault("limiter", LocalLimiter())
+    kwargs.setdefault("limiter", FixedLimiter())
     # Backoff 0: a call's duration is its waits alone, exactly.
     kwargs.setdefault("retry", RetryPolicy(attempts=3, initial_wait=0.0, max_wait=0.0))
     return livestats.TencentClient(

@@ -6,6 +6,7 @@ from collections.abc import AsyncIterable, Callable, Iterable, Mapping
 from types import TracebackType
 from typing import Any, ClassVar, TypeVar
 
+import attrs
 import cattrs
 
 from livestats._core.batch import check_concurrency
@@ -16,8 +17,10 @@ from livestats._core.limiter import shared_limiter
 from livestats._core.outcome import Outcome
 from livestats._core.quota import Quota, resolve_quotas
 from livestats._core.settings import ClientSettings
+from livestats._core.sharing import Priority
 from livestats._core.transport import AiohttpTransport
-from livestats.errors import ValidationError
+from livestats._core.validate import check_max_wait, shown
+from livestats.errors import ConfigurationError, ValidationError
 
 __all__ = ["BaseClient", "check_items"]
 
@@ -26,6 +29,14 @@ Self = TypeVar("Self", bound="BaseClient")
 
 #: Bulk helpers run at most this many calls at once unless told otherwise.
 MAX_DEFAULT_CONCURRENCY = 100
+
+
+@attrs.frozen
+class Wait:
+    """How one call waits for its quota slot: its priority and its bound (``None``: none)."""
+
+    priority: Priority
+    max_wait: float | None
 
 
 class BaseClient:
@@ -38,6 +49,8 @@ class BaseClient:
 
     provider: ClassVar[str]
     default_quotas: ClassVar[dict[str, Quota]]
+    #: Whether a limit the limiter lowered after a refusal may grow back by itself.
+    probe_up: ClassVar[bool] = True
 
     def __init__(
         self,
@@ -105,12 +118,67 @@ class BaseClient:
         """The limiter key of ``operation``'s quota."""
         raise NotImplementedError
 
+    def effective_quota(self, operation: str) -> Quota | None:
+        """The quota ``operation`` is paced by now: the configured one, or the one set with
+        :meth:`set_quota`, lowered by what the limiter learned from the vendor's
+        refusals (see "Sharing a quota" in the README); ``None``: not paced.
+
+        No I/O: a shared limiter answers from what this process last heard from it.
+        """
+        quota = self._quota_of(operation)
+        if quota is None:
+            return None
+        read = getattr(self._engine.limiter, "effective_quota", None)
+        if read is None:
+            return quota
+        effective: Quota | None = read(self.quota_key(operation), quota)
+        return effective
+
+    async def set_quota(self, operation: str, quota: Quota | None) -> None:
+        """Pace ``operation`` by ``quota`` from now on (``None``: not at all).
+
+        It takes effect at once, for calls already waiting too, and, through a
+        shared limiter, in every process that shares the quota key; what the
+        limiter had learned about the key is forgotten. This client's
+        :attr:`quotas` shows it.
+        """
+        self._quota_of(operation)
+        if quota is not None and not isinstance(quota, Quota):
+            raise ConfigurationError(f"quota must be a livestats.Quota or None, not {shown(quota)}")
+        limiter = self._engine.limiter
+        setter = getattr(limiter, "set_quota", None)
+        if setter is None:
+            raise ConfigurationError(
+                f"the limiter ({type(limiter).__name__}) cannot change a quota at run time"
+            )
+        await setter(self.quota_key(operation), quota)
+        self._quotas[operation] = quota
+
+    def _quota_of(self, operation: str) -> Quota | None:
+        if not isinstance(operation, str) or operation not in self._quotas:
+            known = ", ".join(sorted(self._quotas))
+            raise ConfigurationError(
+                f"unknown {self.provider} operation {shown(operation)} (known: {known})"
+            )
+        return self._quotas[operation]
+
+    def _wait(self, priority: object, max_wait: object) -> Wait:
+        """How a call waits for its slot, checked before anything is sent."""
+        if not isinstance(priority, Priority):
+            raise ValidationError(
+                f"priority must be livestats.Priority.INTERACTIVE or .BULK, not {shown(priority)}"
+            )
+        if max_wait is None:
+            return Wait(priority, self._settings.max_wait)
+        return Wait(priority, check_max_wait(max_wait, "max_wait", error=ValidationError))
+
     async def _run(
         self,
         operation: str,
         *,
         sign: Callable[[Signing], HttpRequest],
         classify: Callable[[HttpResponse], Outcome[T]],
+        wait: Wait,
         wait_if_paused: bool = True,
     ) -> T:
         """Run one call of ``operation`` through the engine, under its quota."""
@@ -122,6 +190,9 @@ class BaseClient:
                 sign=sign,
                 classify=classify,
                 wait_if_paused=wait_if_paused,
+                priority=wait.priority,
+                max_wait=wait.max_wait,
+                probe_up=self.probe_up,
             )
         )
 

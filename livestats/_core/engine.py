@@ -26,13 +26,16 @@ every call fails at once with an error that ``dooms_batch``.
 from __future__ import annotations
 
 import asyncio
+import inspect
 import itertools
 import logging
+import weakref
 from collections.abc import Callable, Iterable
 from datetime import datetime, timezone
 from typing import Any, Generic, TypeVar
 
 import attrs
+from aiolimiter import AsyncLimiter
 
 from livestats._core.answers import retry_after_seconds
 from livestats._core.clock import Clock
@@ -42,6 +45,7 @@ from livestats._core.outcome import Outcome, Refusal, Value
 from livestats._core.quota import Quota
 from livestats._core.redact import Redactor
 from livestats._core.retry import RetryPolicy
+from livestats._core.sharing import Priority, WaitExceeded
 from livestats.errors import (
     AuthenticationError,
     ClientClosedError,
@@ -55,6 +59,7 @@ from livestats.events import (
     ClientPaused,
     EventHandler,
     EventSink,
+    QuotaAdapted,
     RequestFinished,
     RequestSent,
     RetryScheduled,
@@ -93,6 +98,13 @@ class Call(Generic[T]):
     #: While the quota key or the client is paused, wait (``True``) or fail at once
     #: with a RateLimitedError that says until when (``False``).
     wait_if_paused: bool = True
+    #: Who waits: a person (served first) or a batch.
+    priority: Priority = Priority.INTERACTIVE
+    #: Seconds an attempt may wait for its slot, pauses included (``None``: no bound).
+    max_wait: float | None = None
+    #: Whether a limit lowered after a refusal grows back by itself. ``False`` for a
+    #: provider whose refusal blocks for minutes: its quota is never probed upward.
+    probe_up: bool = True
 
 
 class Engine:
@@ -107,11 +119,13 @@ class Engine:
         "_clock",
         "_clock_offset",
         "_closed",
+        "_known",
         "_limiter",
         "_max_bytes",
         "_paused_until",
         "_probe",
         "_provider",
+        "_ranks",
         "_redactor",
         "_refused",
         "_renew",
@@ -155,6 +169,11 @@ class Engine:
         #: The refusal that ended the credentials' use, once there is one.
         self._refused: LiveStatsError | None = None
         self._closed = False
+        #: The effective quota last reported per key (QuotaAdapted on a change).
+        self._known: dict[str, Quota | None] = {}
+        #: Whether the limiter takes ``priority`` and ``max_wait`` (a limiter of the
+        #: interface before them still works, first come first served).
+        self._ranks = _takes(limiter.acquire, "priority")
 
     def __repr__(self) -> str:
         state = (
@@ -165,6 +184,10 @@ class Engine:
             else "credentials untested"
         )
         return f"<Engine {self._provider} {state}, clock offset {self._clock_offset:+.3f} s>"
+
+    @property
+    def limiter(self) -> Limiter:
+        return self._limiter
 
     @property
     def clock_offset(self) -> float:
@@ -211,7 +234,7 @@ class Engine:
             if isinstance(outcome, Value):
                 return outcome.value
             refusal = outcome
-            await self._act(call, refusal, trace)
+            key_paused = await self._act(call, refusal, trace)
             if refusal.renew_credentials and not renewed:
                 renewed = True
                 if self._renew is not None and self._renew():
@@ -233,7 +256,7 @@ class Engine:
                     refusal.clock_offset,
                 )
                 continue
-            wait = self._plan_retry(call, refusal, attempt, started)
+            wait = self._plan_retry(call, refusal, attempt, started, key_paused)
             if wait is None:
                 raise self._final(call, refusal.error)
             logger.debug(
@@ -437,8 +460,10 @@ class Engine:
 
     # -- acting on a refusal -------------------------------------------------------------
 
-    async def _act(self, call: Call[T], refusal: Refusal, trace: _Trace) -> None:
+    async def _act(self, call: Call[T], refusal: Refusal, trace: _Trace) -> bool:
+        """Carry out what the refusal asks; whether the quota key is now paused."""
         error = refusal.error
+        key_paused = False
         if refusal.pause_client is not None:
             already = self._paused_until > self._clock.monotonic()
             self.pause(refusal.pause_client)
@@ -452,14 +477,10 @@ class Engine:
                     )
                 )
         if isinstance(error, RateLimitedError):
-            # The provider counted more than we sent, or its window is not ours: let its
-            # window empty (or wait what it asked) before this quota key sends again.
             seconds = 0.0
             if call.quota is not None:
-                asked = (refusal.pause_operation, refusal.retry_after)
-                seconds = next((s for s in asked if s is not None), call.quota.period)
-                if seconds > 0:
-                    await self._limiter.pause(call.quota_key, seconds)
+                seconds = await self._rate_refused(call, refusal)
+                key_paused = seconds > 0
             if self.sink is not None:
                 code = error.vendor_code
                 self.sink.emit(
@@ -474,8 +495,58 @@ class Engine:
                 )
         elif refusal.pause_operation is not None and call.quota is not None:
             await self._limiter.pause(call.quota_key, refusal.pause_operation)
+            key_paused = True
         if refusal.credentials_refused:
             self._refuse(refusal.error)
+        return key_paused
+
+    async def _rate_refused(self, call: Call[T], refusal: Refusal) -> float:
+        """The provider refused for rate although the quota was kept: learn, or pause.
+
+        What the vendor asked for (a ``Retry-After``, a block's length) is a pause
+        of the quota key. Besides, the key's effective limit is lowered (see
+        :mod:`livestats._core.sharing`), and that is all the backing off a refusal
+        with no length needs: the slots already taken make the next calls wait
+        until the window has room at the lower limit. A limiter that cannot learn
+        pauses the key one period instead. Returns the pause, in seconds.
+        """
+        assert call.quota is not None
+        asked = next(
+            (s for s in (refusal.pause_operation, refusal.retry_after) if s is not None), None
+        )
+        learn = getattr(self._limiter, "refused", None)
+        if learn is not None:
+            adapted = await learn(call.quota_key, call.quota, recover=call.probe_up)
+            if adapted is not None:
+                logger.info(
+                    "%s: refused for rate at %s; the effective quota is now %s",
+                    call.quota_key,
+                    call.quota,
+                    adapted,
+                )
+                self._known[call.quota_key] = adapted
+                if self.sink is not None:
+                    self._adapted(call, adapted)
+        elif asked is None:
+            asked = call.quota.period
+        if asked is not None and asked > 0:
+            await self._limiter.pause(call.quota_key, asked)
+            return asked
+        return 0.0
+
+    def _adapted(self, call: Call[T], quota: Quota | None) -> None:
+        assert self.sink is not None
+        assert call.quota is not None
+        configured = call.quota.limit
+        self.sink.emit(
+            QuotaAdapted(
+                provider=self._provider,
+                quota_key=call.quota_key,
+                limit=configured if quota is None else quota.limit,
+                configured=configured,
+                period=call.quota.period if quota is None else quota.period,
+            )
+        )
 
     def pause(self, seconds: float) -> None:
         """Send nothing for ``seconds``: calls wait until then before taking a slot."""
@@ -491,14 +562,19 @@ class Engine:
             )
 
     def _plan_retry(
-        self, call: Call[T], refusal: Refusal, attempt: int, started: float
+        self, call: Call[T], refusal: Refusal, attempt: int, started: float, key_paused: bool
     ) -> float | None:
-        """Seconds to wait before the next attempt, or ``None`` to give up and raise."""
+        """Seconds to wait before the next attempt, or ``None`` to give up and raise.
+
+        After a rate refusal that paused the quota key or the client, the pause
+        does the waiting, for every caller; one that lowered the learned limit
+        instead waits the policy's backoff (the lower limit paces the key).
+        """
         if not refusal.retry or self._refused is not None or attempt >= self._retry.attempts:
             return None
         paused = self._paused_until > self._clock.monotonic()
-        if isinstance(refusal.error, RateLimitedError) and (call.quota is not None or paused):
-            wait = 0.0  # the pause (limiter's or client's) does the waiting, for every caller
+        if isinstance(refusal.error, RateLimitedError) and (key_paused or paused):
+            wait = 0.0
         else:
             wait = self._retry.backoff(attempt, refusal.retry_after)
         if self._clock.monotonic() + wait - started > self._retry.timeout:
@@ -591,25 +667,93 @@ class Engine:
             )
 
     async def _wait_for_slot(self, call: Call[T]) -> Permit | None:
+        deadline = None if call.max_wait is None else self._clock.monotonic() + call.max_wait
         while True:
-            await self._wait_while_paused(call)
-            if call.quota is None:
+            await self._wait_while_paused(call, deadline)
+            quota = call.quota
+            if quota is None:
                 return None
+            if quota.burst is not None:
+                await self._paced(call, quota, deadline)
+            left = None if deadline is None else max(0.0, deadline - self._clock.monotonic())
             try:
-                permit = await self._limiter.acquire(
-                    call.quota_key, call.quota, wait_if_paused=call.wait_if_paused
-                )
+                if not self._ranks:
+                    # A limiter of the older interface: no priorities, no deadline of its own.
+                    permit = await asyncio.wait_for(
+                        self._limiter.acquire(
+                            call.quota_key, quota, wait_if_paused=call.wait_if_paused
+                        ),
+                        left,
+                    )
+                else:
+                    permit = await self._limiter.acquire(
+                        call.quota_key,
+                        quota,
+                        wait_if_paused=call.wait_if_paused,
+                        priority=call.priority,
+                        max_wait=left,
+                    )
             except Paused as paused:
                 raise self._paused_error(call, paused.seconds) from None
+            except WaitExceeded as late:
+                raise self._late_error(call, late.retry_after) from None
+            except asyncio.TimeoutError:
+                raise self._late_error(call, None) from None
+            if self.sink is not None:
+                self._check_adapted(call)
             if self._paused_until <= self._clock.monotonic():
                 return permit
             await permit.release(sent=False)
 
-    async def _wait_while_paused(self, call: Call[T]) -> None:
+    async def _paced(self, call: Call[T], quota: Quota, deadline: float | None) -> None:
+        """Wait for the smoothing leaky bucket of ``quota.burst`` (one per key and loop)."""
+        pacer = _pacer(call.quota_key, self._effective(call, quota))
+        if deadline is None:
+            await pacer.acquire()
+            return
+        try:
+            await asyncio.wait_for(pacer.acquire(), max(0.0, deadline - self._clock.monotonic()))
+        except asyncio.TimeoutError:
+            raise self._late_error(call, None) from None
+
+    def _effective(self, call: Call[T], quota: Quota) -> Quota:
+        """The quota as the limiter paces it now (lowered by learning, or set at run time)."""
+        read = getattr(self._limiter, "effective_quota", None)
+        if read is None:
+            return quota
+        effective: Quota | None = read(call.quota_key, quota)
+        return quota if effective is None else effective
+
+    def _check_adapted(self, call: Call[T]) -> None:
+        """Report a change of the key's effective quota (a learned limit growing back)."""
+        assert call.quota is not None
+        read = getattr(self._limiter, "effective_quota", None)
+        if read is None:
+            return
+        now: Quota | None = read(call.quota_key, call.quota)
+        known = self._known.get(call.quota_key, call.quota)
+        if now != known:
+            self._known[call.quota_key] = now
+            if now is not None and known is not None and now.limit != known.limit:
+                self._adapted(call, now)
+
+    async def _wait_while_paused(self, call: Call[T], deadline: float | None = None) -> None:
         while (left := self._paused_until - self._clock.monotonic()) > 0:
             if not call.wait_if_paused:
                 raise self._paused_error(call, left)
+            if deadline is not None and self._paused_until > deadline:
+                raise self._late_error(call, left)
             await self._clock.sleep(left)
+
+    def _late_error(self, call: Call[T], retry_after: float | None) -> RateLimitedError:
+        wait = "" if retry_after is None else f" (one is expected in {retry_after:.3f} s)"
+        return RateLimitedError(
+            f"no quota slot within max_wait={call.max_wait:g} s{wait}; nothing was sent",
+            provider=self._provider,
+            operation=call.operation,
+            retryable=False,
+            retry_after=retry_after,
+        )
 
     def _paused_error(self, call: Call[T], seconds: float) -> RateLimitedError:
         until = datetime.fromtimestamp(self._clock.wall() + seconds, tz=timezone.utc)
@@ -624,6 +768,31 @@ class Engine:
         )
 
 
+#: The smoothing leaky buckets, per event loop and quota key (with the quota they pace).
+_pacers: weakref.WeakKeyDictionary[
+    asyncio.AbstractEventLoop, dict[str, tuple[Quota, AsyncLimiter]]
+] = weakref.WeakKeyDictionary()
+
+
+def _pacer(key: str, quota: Quota) -> AsyncLimiter:
+    """The leaky bucket that smooths ``key``: ``quota.burst`` at once, then the quota's rate.
+
+    One per key and event loop, shared by every client of the key in the process
+    (``aiolimiter`` binds to a loop). A changed effective quota gets a new bucket.
+    """
+    loop = asyncio.get_running_loop()
+    pacers = _pacers.get(loop)
+    if pacers is None:
+        pacers = _pacers[loop] = {}
+    entry = pacers.get(key)
+    if entry is not None and entry[0] == quota:
+        return entry[1]
+    burst = quota.burst or quota.limit
+    pacer = AsyncLimiter(burst, burst * quota.period / quota.limit)
+    pacers[key] = (quota, pacer)
+    return pacer
+
+
 #: Numbers every call of the process in its events, so clients sharing a handler differ.
 _call_ids = itertools.count(1)
 
@@ -636,6 +805,16 @@ class _Trace:
     def __init__(self, call_id: int) -> None:
         self.call_id = call_id
         self.tries = 0
+
+
+def _takes(function: Callable[..., Any], name: str) -> bool:
+    try:
+        parameters = inspect.signature(function).parameters
+    except (TypeError, ValueError):
+        return True
+    return name in parameters or any(
+        p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values()
+    )
 
 
 def _proves_credentials(outcome: Outcome[T]) -> bool:

@@ -25,11 +25,23 @@ import bisect
 import math
 from collections import deque
 from collections.abc import Awaitable, Callable
-from typing import Protocol
+from typing import Any, Protocol
+
+import attrs
 
 from livestats._core.clock import Clock
-from livestats._core.quota import Quota
-from livestats._core.sharing import Priority
+from livestats._core.quota import MAX_LIMIT, Quota
+from livestats._core.sharing import (
+    HEAD_START,
+    Learned,
+    Priority,
+    WaitExceeded,
+    decreased,
+    effective_limit,
+    interactive_window,
+    reserve,
+)
+from livestats._core.validate import shown
 from livestats.errors import ConfigurationError
 
 __all__ = ["Limiter", "LocalLimiter", "Paused", "Permit", "shared_limiter"]
@@ -111,46 +123,116 @@ class Limiter(Protocol):
         or the one set at run time, lowered by what was learned; ``None``: not paced."""
 
 
+class _Waiter:
+    """One caller in a bucket's line; its future is resolved with whether the slot counts."""
+
+    __slots__ = ("arrived", "fail_fast", "future", "order")
+
+    def __init__(
+        self, future: asyncio.Future[bool], arrived: float, order: float, fail_fast: bool
+    ) -> None:
+        self.future = future
+        self.arrived = arrived
+        #: Where it stands in line: its arrival, an interactive one's moved a head start earlier.
+        self.order = order
+        self.fail_fast = fail_fast
+
+
+#: What ``set_quota(key, None)`` stores: the key is not paced.
+_OFF = Quota(MAX_LIMIT, 1.0)
+
+
 class _Bucket:
     """The slots of one quota key. Mutated only from the event loop, so no locks."""
 
     __slots__ = (
+        "bulk",
+        "configured",
         "cooling",
-        "fail_fast",
         "generation",
         "in_use",
-        "limit",
+        "interactive",
+        "interactive_at",
+        "learned",
         "loop",
+        "override",
         "paused_until",
-        "period",
         "timer",
-        "waiters",
     )
 
     def __init__(self, quota: Quota) -> None:
-        self.limit = quota.limit
-        self.period = quota.period
+        #: The quota the latest caller passed; ``override`` (set at run time) wins over it.
+        self.configured = quota
+        self.override: Quota | None = None
+        self.learned: Learned | None = None
         self.in_use = 0
         # Moments (limiter clock) at which released slots become free, sorted:
         # "now + period" appends in order; a longer hold is inserted in place.
         self.cooling: deque[float] = deque()
-        self.waiters: deque[asyncio.Future[None]] = deque()
-        # Waiters that asked to fail rather than wait out a pause.
-        self.fail_fast: set[asyncio.Future[None]] = set()
+        self.interactive: deque[_Waiter] = deque()
+        self.bulk: deque[_Waiter] = deque()
+        self.interactive_at = -math.inf
         self.paused_until = 0.0
         self.timer: asyncio.TimerHandle | asyncio.Task[None] | None = None
         self.loop: asyncio.AbstractEventLoop | None = None
         self.generation = 0
 
+    @property
+    def quota(self) -> Quota:
+        """The quota in force before learning: the one set at run time, else the caller's."""
+        return self.configured if self.override is None else self.override
+
+    @property
+    def off(self) -> bool:
+        return self.override is _OFF
+
+    @property
+    def period(self) -> float:
+        return self.quota.period
+
+    def limit(self, now: float) -> int:
+        """The effective limit at ``now``; a learned limit grown back to the quota is forgotten."""
+        learned = self.learned
+        quota = self.quota
+        if learned is None:
+            return quota.limit
+        limit = effective_limit(quota, learned, now)
+        if learned.recover and limit >= quota.limit:
+            self.learned = None
+        return limit
+
+    def reserve(self, now: float, limit: int) -> int:
+        """Slots bulk callers leave free now: a reserve while interactive callers are about."""
+        if now - self.interactive_at < interactive_window(self.period):
+            return reserve(limit)
+        return 0
+
+    def heads(self) -> tuple[_Waiter | None, _Waiter | None]:
+        """The first live waiter of each priority (waiters that left are dropped)."""
+        for line in (self.interactive, self.bulk):
+            while line and line[0].future.done():
+                line.popleft()
+        return (
+            self.interactive[0] if self.interactive else None,
+            self.bulk[0] if self.bulk else None,
+        )
+
+    def waiting(self) -> int:
+        return sum(1 for line in (self.interactive, self.bulk) for w in line if not w.future.done())
+
 
 class _LocalPermit:
-    __slots__ = ("_bucket", "_generation", "_key", "_limiter", "_released")
+    __slots__ = ("_bucket", "_counted", "_generation", "_key", "_limiter", "_released")
 
-    def __init__(self, limiter: LocalLimiter, key: str, bucket: _Bucket) -> None:
+    def __init__(
+        self, limiter: LocalLimiter, key: str, bucket: _Bucket, *, counted: bool = True
+    ) -> None:
         self._limiter = limiter
         self._key = key
         self._bucket = bucket
         self._generation = bucket.generation
+        #: False for a slot of a key that is not paced: nothing to give back.
+        self._counted = counted
         self._released = False
 
     async def release(self, *, sent: bool = True, unanswered_for: float = 0.0) -> None:
@@ -160,7 +242,7 @@ class _LocalPermit:
         if self._released:
             return
         self._released = True
-        if self._generation == self._bucket.generation:
+        if self._counted and self._generation == self._bucket.generation:
             self._limiter._give_back(self._bucket, sent=sent, unanswered_for=unanswered_for)
 
     def __repr__(self) -> str:
@@ -169,11 +251,14 @@ class _LocalPermit:
 
 
 class LocalLimiter:
-    """The in-process limiter, and the default: exact, first come first served.
+    """The in-process limiter, and the default: exact, interactive calls first.
 
     One instance can serve many clients; keys keep their quotas apart. Clients of
     one account in one process should share an instance (by default each client
     has its own). Not thread-safe: use it from one event loop at a time.
+
+    Priorities, deadlines, learned limits and quotas set at run time follow the
+    rules of :mod:`livestats._core.sharing`.
 
     ``clock`` is the :class:`~livestats.Clock` it reads and sleeps on; give the
     clients that use the limiter the same one. By default it is the running
@@ -204,51 +289,111 @@ class LocalLimiter:
     def __repr__(self) -> str:
         now = self._clock()
         keys = ", ".join(
-            f"{key!r}: {b.limit}/{b.period:g}s, {b.in_use} in flight, "
-            f"{sum(1 for t in b.cooling if t > now)} cooling, "
-            f"{sum(1 for w in b.waiters if not w.done())} waiting"
+            f"{key!r}: {b.limit(now)}/{b.period:g}s, {b.in_use} in flight, "
+            f"{sum(1 for t in b.cooling if t > now)} cooling, {b.waiting()} waiting"
             for key, b in self._buckets.items()
         )
         return f"<LocalLimiter {{{keys}}}>"
 
-    async def acquire(self, key: str, quota: Quota, *, wait_if_paused: bool = True) -> _LocalPermit:
+    async def acquire(
+        self,
+        key: str,
+        quota: Quota,
+        *,
+        wait_if_paused: bool = True,
+        priority: Priority = Priority.INTERACTIVE,
+        max_wait: float | None = None,
+    ) -> _LocalPermit:
         bucket = self._bucket(key, quota)
         self._bind(bucket, asyncio.get_running_loop())
-        self._expire(bucket)
-        if not wait_if_paused and (left := bucket.paused_until - self._clock()) > 0:
+        if bucket.off:
+            return _LocalPermit(self, key, bucket, counted=False)
+        now = self._clock()
+        self._expire(bucket, now)
+        interactive = priority is not Priority.BULK
+        if interactive:
+            bucket.interactive_at = now
+        if not wait_if_paused and (left := bucket.paused_until - now) > 0:
             raise Paused(left)
-        if not self._has_waiters(bucket) and self._can_grant(bucket):
+        if bucket.heads() == (None, None) and self._room(bucket, now, interactive):
             bucket.in_use += 1
             return _LocalPermit(self, key, bucket)
         assert bucket.loop is not None
-        waiter: asyncio.Future[None] = bucket.loop.create_future()
-        bucket.waiters.append(waiter)
-        if not wait_if_paused:
-            bucket.fail_fast.add(waiter)
-        self._schedule(bucket)
+        order = now - HEAD_START * bucket.period if interactive else now
+        waiter = _Waiter(bucket.loop.create_future(), now, order, not wait_if_paused)
+        (bucket.interactive if interactive else bucket.bulk).append(waiter)
+        self._drain(bucket)
+        deadline: asyncio.TimerHandle | asyncio.Task[None] | None = None
+        if not waiter.future.done() and max_wait is not None:
+            expected = self._expected_wait(bucket, waiter, now)
+            if expected is not None and expected > max_wait:
+                waiter.future.cancel()
+                self._drain(bucket)
+                raise WaitExceeded(max_wait, expected)
+            deadline = self._later(bucket, max_wait, self._give_up, bucket, waiter, max_wait)
         try:
-            await waiter
+            counted = await waiter.future
         except asyncio.CancelledError:
-            if waiter.done() and not waiter.cancelled():
+            future = waiter.future
+            if future.done() and not future.cancelled() and future.result():
                 # Granted, then cancelled before it could run: the slot was never used.
                 bucket.in_use -= 1
+            elif not future.done():
+                future.cancel()
             self._drain(bucket)
             raise
         finally:
-            bucket.fail_fast.discard(waiter)
-        return _LocalPermit(self, key, bucket)
+            if deadline is not None:
+                deadline.cancel()
+        return _LocalPermit(self, key, bucket, counted=counted)
 
     async def pause(self, key: str, seconds: float) -> None:
         bucket = self._buckets.get(key)
         if bucket is None:
             return  # nothing was ever sent under this key
-        bucket.paused_until = max(bucket.paused_until, self._clock() + seconds)
-        left = bucket.paused_until - self._clock()
-        for waiter in list(bucket.fail_fast):
-            if not waiter.done():
-                waiter.set_exception(Paused(left))
-        if bucket.loop is not None and bucket.waiters:
-            self._schedule(bucket)
+        now = self._clock()
+        bucket.paused_until = max(bucket.paused_until, now + seconds)
+        left = bucket.paused_until - now
+        for line in (bucket.interactive, bucket.bulk):
+            for waiter in line:
+                if waiter.fail_fast and not waiter.future.done():
+                    waiter.future.set_exception(Paused(left))
+        if bucket.loop is not None:
+            self._drain(bucket)
+
+    async def refused(self, key: str, quota: Quota, *, recover: bool = True) -> Quota | None:
+        bucket = self._bucket(key, quota)
+        if bucket.off:
+            return None
+        now = self._clock()
+        learned = bucket.learned
+        if learned is not None and now - learned.since < bucket.period:
+            return None  # this window's refusals are one signal
+        current = bucket.limit(now)
+        lowered = decreased(current)
+        bucket.learned = Learned(lowered, now, recover)
+        if lowered == current:
+            return None
+        return self._effective(bucket, lowered)
+
+    async def set_quota(self, key: str, quota: Quota | None) -> None:
+        if quota is not None and not isinstance(quota, Quota):
+            raise ConfigurationError(f"quota must be a livestats.Quota or None, not {shown(quota)}")
+        bucket = self._buckets.get(key)
+        if bucket is None:
+            bucket = self._buckets[key] = _Bucket(quota or _OFF)
+        bucket.override = _OFF if quota is None else quota
+        bucket.learned = None
+        if bucket.loop is not None:
+            self._drain(bucket)
+
+    def effective_quota(self, key: str, quota: Quota) -> Quota | None:
+        bucket = self._buckets.get(key)
+        if bucket is None:
+            return quota
+        if bucket.off:
+            return None
+        return self._effective(bucket, bucket.limit(self._clock()))
 
     # -- bookkeeping --------------------------------------------------------------
 
@@ -256,9 +401,17 @@ class LocalLimiter:
         bucket = self._buckets.get(key)
         if bucket is None:
             bucket = self._buckets[key] = _Bucket(quota)
-        elif (bucket.limit, bucket.period) != (quota.limit, quota.period):
-            bucket.limit, bucket.period = quota.limit, quota.period
+        elif bucket.configured != quota:
+            bucket.configured = quota
         return bucket
+
+    @staticmethod
+    def _effective(bucket: _Bucket, limit: int) -> Quota:
+        quota = bucket.quota
+        if limit == quota.limit:
+            return quota
+        burst = None if quota.burst is None else min(quota.burst, limit)
+        return attrs.evolve(quota, limit=limit, burst=burst)
 
     def _bind(self, bucket: _Bucket, loop: asyncio.AbstractEventLoop) -> None:
         # Bound lazily to whichever loop uses the key: pytest-asyncio makes a loop
@@ -270,8 +423,11 @@ class LocalLimiter:
         if bucket.timer is not None:
             bucket.timer.cancel()
             bucket.timer = None
-        bucket.waiters.clear()
-        bucket.fail_fast.clear()
+        bucket.interactive.clear()
+        bucket.bulk.clear()
+        # A learned limit is dated by the old loop's clock, which a new loop (virtual
+        # time in tests) may not share: start afresh from the configured quota.
+        bucket.learned = None
         now = self._clock()
         bucket.cooling.extend(_after(now, bucket.period) for _ in range(bucket.in_use))
         bucket.in_use = 0
@@ -288,59 +444,151 @@ class LocalLimiter:
                 bucket.cooling.append(free_at)
         self._drain(bucket)
 
-    def _expire(self, bucket: _Bucket) -> None:
-        now = self._clock()
+    @staticmethod
+    def _expire(bucket: _Bucket, now: float) -> None:
         cooling = bucket.cooling
         while cooling and cooling[0] <= now:
             cooling.popleft()
 
     @staticmethod
-    def _has_waiters(bucket: _Bucket) -> bool:
-        waiters = bucket.waiters
-        while waiters and waiters[0].done():
-            waiters.popleft()  # cancelled waiters hold nothing and block nobody
-        return bool(waiters)
-
-    def _can_grant(self, bucket: _Bucket) -> bool:
-        if self._clock() < bucket.paused_until:
+    def _room(bucket: _Bucket, now: float, interactive: bool) -> bool:
+        """Whether a caller of this priority may take a slot now."""
+        if now < bucket.paused_until:
             return False
-        return bucket.in_use + len(bucket.cooling) < bucket.limit
+        limit = bucket.limit(now)
+        if not interactive:
+            limit -= bucket.reserve(now, limit)
+        return bucket.in_use + len(bucket.cooling) < limit
 
     def _drain(self, bucket: _Bucket) -> None:
-        """Serve waiters in arrival order while slots are free, then arm the timer."""
-        self._expire(bucket)
-        while self._has_waiters(bucket) and self._can_grant(bucket):
+        """Serve waiters while slots are free, in line order among those allowed one."""
+        now = self._clock()
+        self._expire(bucket, now)
+        while True:
+            first, bulk = bucket.heads()
+            if first is None and bulk is None:
+                break
+            if bucket.off:
+                for line in (bucket.interactive, bucket.bulk):
+                    for waiter in line:
+                        if not waiter.future.done():
+                            waiter.future.set_result(False)
+                    line.clear()
+                break
+            if first is not None and not self._room(bucket, now, True):
+                break  # no slot for anyone
+            if bulk is not None and (
+                (first is None or bulk.order < first.order) and self._room(bucket, now, False)
+            ):
+                chosen = bulk
+            elif first is not None:
+                chosen = first
+            else:
+                break
+            (bucket.interactive if chosen is first else bucket.bulk).popleft()
             bucket.in_use += 1
-            bucket.waiters.popleft().set_result(None)
-        self._schedule(bucket)
+            chosen.future.set_result(True)
+        self._schedule(bucket, now)
 
-    def _schedule(self, bucket: _Bucket) -> None:
-        """Arm one timer for the moment the first waiter can be served, if a clock can tell."""
+    def _ready_at(self, bucket: _Bucket, now: float, ahead: int, interactive: bool) -> float | None:
+        """When a caller with ``ahead`` others before it can be served, from the cooling
+        slots; ``None`` when that depends on slots still in flight (their release drains)."""
+        limit = bucket.limit(now)
+        spare = 0 if interactive else bucket.reserve(now, limit)
+        when = self._cooling_time(bucket, ahead, limit - spare)
+        if spare:
+            # A bulk caller may also be served once interactive callers have gone quiet.
+            full = self._cooling_time(bucket, ahead, limit)
+            if full is not None:
+                full = max(full, bucket.interactive_at + interactive_window(bucket.period))
+                when = full if when is None else min(when, full)
+        if when is None:
+            return None
+        return max(when, bucket.paused_until)
+
+    @staticmethod
+    def _cooling_time(bucket: _Bucket, ahead: int, limit: int) -> float | None:
+        # Slots to wait for: cooling ones free in order; in-flight ones free only
+        # when released.
+        index = bucket.in_use + len(bucket.cooling) + ahead - limit
+        if index < 0:
+            return -math.inf
+        if index < len(bucket.cooling):
+            return bucket.cooling[index]
+        return None
+
+    def _schedule(self, bucket: _Bucket, now: float) -> None:
+        """Arm one timer for the first moment a head of line may be served, if a clock can tell."""
         if bucket.timer is not None:
             bucket.timer.cancel()
             bucket.timer = None
-        if not self._has_waiters(bucket) or bucket.loop is None:
+        first, bulk = bucket.heads()
+        if bucket.loop is None or (first is None and bulk is None):
+            return
+        times = []
+        for head, interactive in ((first, True), (bulk, False)):
+            if head is not None:
+                when = self._ready_at(bucket, now, 0, interactive)
+                if when is not None:
+                    times.append(when)
+        if bucket.learned is not None and bucket.learned.recover:
+            # The learned limit grows back a step each quiet period.
+            quiet = math.floor((now - bucket.learned.since) / bucket.period) + 1
+            times.append(bucket.learned.since + quiet * bucket.period)
+        if not times:
+            return
+        delay = max(0.0, min(times) - now)
+        bucket.timer = self._later(bucket, delay, self._drain, bucket)
+
+    def _expected_wait(self, bucket: _Bucket, waiter: _Waiter, now: float) -> float | None:
+        """How long ``waiter`` will likely wait, from what is ahead of it and the cooling slots.
+
+        Slots in flight are taken to free a period from now (a sent request's
+        slot), the earliest that is likely; ``None`` if nothing can tell.
+        """
+        interactive = waiter in bucket.interactive
+        ahead = sum(
+            1
+            for line in (bucket.interactive, bucket.bulk)
+            for other in line
+            if other is not waiter
+            and not other.future.done()
+            and (other.order, other.arrived) < (waiter.order, waiter.arrived)
+        )
+        when = self._ready_at(bucket, now, ahead, interactive)
+        if when is None:
+            when = max(now + bucket.period, bucket.paused_until)
+        return max(0.0, when - now)
+
+    def _give_up(self, bucket: _Bucket, waiter: _Waiter, max_wait: float) -> None:
+        if waiter.future.done():
             return
         now = self._clock()
-        # Slots to wait for: cooling ones free in order; in-flight ones free only
-        # when released, and a release drains the bucket itself.
-        index = bucket.in_use + len(bucket.cooling) - bucket.limit
-        when = bucket.cooling[index] if 0 <= index < len(bucket.cooling) else now
-        if index >= len(bucket.cooling) and now >= bucket.paused_until:
-            return
-        when = max(when, bucket.paused_until)
-        delay = max(0.0, when - now)
-        if self._sleep is None:
-            bucket.timer = bucket.loop.call_later(delay, self._drain, bucket)
-        else:
-            bucket.timer = bucket.loop.create_task(self._wake(bucket, delay, self._sleep))
+        expected = self._expected_wait(bucket, waiter, now)
+        waiter.future.set_exception(WaitExceeded(max_wait, expected))
+        self._drain(bucket)
 
+    def _later(
+        self, bucket: _Bucket, delay: float, callback: Callable[..., None], *args: Any
+    ) -> asyncio.TimerHandle | asyncio.Task[None]:
+        """Run ``callback(*args)`` after ``delay`` on the limiter's clock."""
+        assert bucket.loop is not None
+        if self._sleep is None:
+            return bucket.loop.call_later(delay, callback, *args)
+        return bucket.loop.create_task(self._wake(bucket, delay, self._sleep, callback, args))
+
+    @staticmethod
     async def _wake(
-        self, bucket: _Bucket, delay: float, sleep: Callable[[float], Awaitable[None]]
+        bucket: _Bucket,
+        delay: float,
+        sleep: Callable[[float], Awaitable[None]],
+        callback: Callable[..., None],
+        args: tuple[Any, ...],
     ) -> None:
         await sleep(delay)
-        bucket.timer = None  # _drain re-arms; it must not cancel this task
-        self._drain(bucket)
+        if bucket.timer is asyncio.current_task():
+            bucket.timer = None  # _drain re-arms; it must not cancel this task
+        callback(*args)
 
 
 def _after(now: float, seconds: float) -> float:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Any
 
 import attrs
 
@@ -14,7 +15,7 @@ from livestats.errors import ConfigurationError
 MAX_LIMIT = 2**53
 
 
-def _positive_int(instance: object, attribute: attrs.Attribute[int], value: int) -> None:
+def _positive_int(instance: object, attribute: attrs.Attribute[Any], value: int) -> None:
     if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_LIMIT:
         raise ConfigurationError(
             f"Quota.{attribute.name} must be an int from 1 to 2**53, not {shown(value)}"
@@ -25,9 +26,24 @@ def _period(value: object) -> float:
     return check_seconds(value, "Quota.period")
 
 
+def _burst(instance: Quota, attribute: attrs.Attribute[int | None], value: int | None) -> None:
+    if value is None:
+        return
+    _positive_int(instance, attribute, value)
+    if value > instance.limit:
+        raise ConfigurationError(
+            f"Quota.burst must be at most the limit ({instance.limit}), not {shown(value)}"
+        )
+
+
 @attrs.frozen
 class Quota:
     """At most ``limit`` requests in ANY interval of ``period`` seconds, as the provider sees them.
+
+    ``burst`` (optional) smooths the start: at most that many requests start
+    together, the rest follow at ``limit / period`` (a leaky bucket,
+    ``aiolimiter.AsyncLimiter``, in front of the slots). The slots alone keep the
+    quota; a leaky bucket alone would let about ``limit + burst`` into one window.
 
     >>> Quota(100, 1.0).rate
     100.0
@@ -35,6 +51,7 @@ class Quota:
 
     limit: int = attrs.field(validator=_positive_int)
     period: float = attrs.field(converter=_period)
+    burst: int | None = attrs.field(default=None, validator=_burst, kw_only=False)
 
     @property
     def rate(self) -> float:
@@ -42,7 +59,8 @@ class Quota:
         return self.limit / self.period
 
     def __str__(self) -> str:
-        return f"{self.limit}/{self.period:g}s"
+        smooth = "" if self.burst is None else f" (burst {self.burst})"
+        return f"{self.limit}/{self.period:g}s{smooth}"
 
 
 #: What callers pass as ``quotas=``: an operation name mapped to a Quota, or to

@@ -18,7 +18,7 @@ from livestats._core.clock import Clock
 from livestats._core.http import Transport
 from livestats._core.limiter import Limiter
 from livestats._core.retry import RetryPolicy
-from livestats._core.validate import check_limiter, check_seconds, shown
+from livestats._core.validate import check_limiter, check_max_wait, check_seconds, shown
 from livestats.errors import ConfigurationError
 from livestats.events import EventHandler
 
@@ -76,6 +76,10 @@ def _byte_count(value: object) -> int:
     return value
 
 
+def _max_wait(value: object) -> float | None:
+    return None if value is None else check_max_wait(value, "max_wait")
+
+
 def _timeout(value: object) -> float:
     return check_seconds(value, "timeout")
 
@@ -99,6 +103,10 @@ class ClientSettings:
       decompression (see :data:`DEFAULT_MAX_RESPONSE_BYTES`).
     - ``on_event``: a function (plain or ``async``) given every
       :mod:`livestats.events` event: metrics, logs, alerts. It never breaks a call.
+    - ``max_wait``: how long each attempt may wait for its quota slot, pauses
+      included, unless a call says otherwise (``None``: as long as it takes). A
+      call that cannot have one in time raises :class:`~livestats.RateLimitedError`
+      with ``retry_after`` and sends nothing; at once when the limiter can tell.
     """
 
     session: aiohttp.ClientSession | None = attrs.field(default=None, validator=_session)
@@ -109,6 +117,7 @@ class ClientSettings:
     clock: Clock = attrs.field(factory=Clock, validator=_clock)
     max_response_bytes: int = attrs.field(default=DEFAULT_MAX_RESPONSE_BYTES, converter=_byte_count)
     on_event: EventHandler | None = attrs.field(default=None, validator=_handler)
+    max_wait: float | None = attrs.field(default=None, converter=_max_wait)
 
     def __attrs_post_init__(self) -> None:
         if self.session is not None and self.transport is not None:
@@ -154,3 +163,4 @@ class ClientOptions(TypedDict, total=False):
     clock: Clock | None
     max_response_bytes: int
     on_event: EventHandler | None
+    max_wait: float | None

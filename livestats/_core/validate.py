@@ -7,7 +7,7 @@ from typing import Any
 
 from yarl import URL
 
-from livestats.errors import ConfigurationError, ValidationError
+from livestats.errors import ConfigurationError, LiveStatsError, ValidationError
 
 __all__ = ["check_base_url", "check_limiter", "check_seconds", "check_text", "shown"]
 
@@ -87,6 +87,25 @@ def check_limiter(limiter: Any) -> Any:
             "limiter must have acquire(key, quota) and pause(key, seconds), like LocalLimiter"
         )
     return limiter
+
+
+def check_max_wait(
+    value: object, name: str, *, error: type[LiveStatsError] = ConfigurationError
+) -> float | None:
+    """A bound on a wait: seconds from 0 (only what is free now) to a year, or
+    ``math.inf`` (no bound, returned as ``None``)."""
+    problem = f"{name} must be a number of seconds from 0 to {MAX_SECONDS:g}, or math.inf"
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise error(f"{problem}, not {type(value).__name__}")
+    try:
+        seconds = float(value)
+    except OverflowError:
+        raise error(f"{problem}, not an integer that large") from None
+    if seconds == math.inf:
+        return None
+    if not (math.isfinite(seconds) and 0 <= seconds <= MAX_SECONDS):
+        raise error(f"{problem}, not {value!r}")
+    return seconds
 
 
 def check_seconds(value: object, name: str) -> float:

@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 from collections.abc import AsyncGenerator, Iterable, Mapping, Sequence
 from datetime import date, datetime
 from typing import TYPE_CHECKING
 
 from livestats._core.batch import BatchResult, fan_out
-from livestats._core.client import BaseClient
+from livestats._core.client import BaseClient, Wait
 from livestats._core.engine import Signing
 from livestats._core.http import HttpRequest, HttpResponse
 from livestats._core.outcome import Outcome, Value
 from livestats._core.poll import Sweep, check_every, fixed_items, poll
 from livestats._core.quota import Quota
+from livestats._core.sharing import Priority
 from livestats._core.validate import check_base_url, check_text, shown
 from livestats.errors import (
     ConfigurationError,
@@ -128,6 +130,8 @@ class ChinaNetCenterClient(BaseClient):
         *,
         date_from: date | None = None,
         date_to: date | None = None,
+        priority: Priority = Priority.INTERACTIVE,
+        max_wait: float | None = None,
     ) -> list[StreamDuration]:
         """Push durations of ``streams`` (domain → ``"app/stream"`` names), one per stream.
 
@@ -137,13 +141,16 @@ class ChinaNetCenterClient(BaseClient):
         domains or more than 31 days is split into requests the vendor accepts,
         sent concurrently under the quota, and merged: totals added, sessions in
         time order. If any request fails for good, the query raises its error.
+        ``priority`` and ``max_wait`` say how each request waits for its quota slot.
         """
         wanted = _check_streams(streams)
         self.check_period(date_from, date_to)
+        wait = self._wait(priority, max_wait)
         requests = query.plan(wanted, date_from, date_to, max_domains=self._max_domains)
         reports: list[wire.WireReport] = []
+        send = functools.partial(self._send, wait=wait)
         async with contextlib.aclosing(
-            fan_out(requests, self._send, concurrency=len(requests))
+            fan_out(requests, send, concurrency=len(requests))
         ) as results:
             async for result in results:
                 reports.append(result.unwrap())
@@ -163,6 +170,8 @@ class ChinaNetCenterClient(BaseClient):
         date_from: date | None = None,
         date_to: date | None = None,
         concurrency: int | None = None,
+        priority: Priority = Priority.BULK,
+        max_wait: float | None = None,
     ) -> AsyncGenerator[BatchResult[str, list[StreamDuration]], None]:
         """Push durations domain by domain: one :class:`~livestats.BatchResult` per domain.
 
@@ -172,10 +181,15 @@ class ChinaNetCenterClient(BaseClient):
         """
         wanted = _check_streams(streams)
         self.check_period(date_from, date_to)
+        self._wait(priority, max_wait)
 
         async def one(domain: str) -> list[StreamDuration]:
             return await self.get_stream_durations(
-                {domain: wanted[domain]}, date_from=date_from, date_to=date_to
+                {domain: wanted[domain]},
+                date_from=date_from,
+                date_to=date_to,
+                priority=priority,
+                max_wait=max_wait,
             )
 
         return fan_out(
@@ -183,7 +197,12 @@ class ChinaNetCenterClient(BaseClient):
         )
 
     def poll_stream_durations(
-        self, streams: Mapping[str, Iterable[str]], *, every: float
+        self,
+        streams: Mapping[str, Iterable[str]],
+        *,
+        every: float,
+        priority: Priority = Priority.BULK,
+        max_wait: float | None = None,
     ) -> AsyncGenerator[Sweep[str, list[StreamDuration]], None]:
         """Today's push durations every ``every`` seconds: one :class:`~livestats.Sweep` per pass.
 
@@ -200,13 +219,18 @@ class ChinaNetCenterClient(BaseClient):
         """
         seconds = check_every(every)
         wanted = _check_streams(streams)
+        self._wait(priority, max_wait)
 
         def sweep(
             domains: Sequence[str],
         ) -> AsyncGenerator[BatchResult[str, list[StreamDuration]], None]:
             today = self.today()
             return self.get_stream_durations_many(
-                {domain: wanted[domain] for domain in domains}, date_from=today, date_to=today
+                {domain: wanted[domain] for domain in domains},
+                date_from=today,
+                date_to=today,
+                priority=priority,
+                max_wait=max_wait,
             )
 
         def demand(domains: int) -> dict[str, int]:
@@ -226,7 +250,7 @@ class ChinaNetCenterClient(BaseClient):
 
     # -- the call path -----------------------------------------------------------------
 
-    async def _send(self, request: query.Request) -> wire.WireReport:
+    async def _send(self, request: query.Request, *, wait: Wait) -> wire.WireReport:
         body = wire.encode_body(request.domain_streams, request.date_from, request.date_to)
 
         def sign(signing: Signing) -> HttpRequest:
@@ -242,7 +266,7 @@ class ChinaNetCenterClient(BaseClient):
             except LiveStatsError as err:
                 return wire.refusal(err)
 
-        return await self._run(wire.OPERATION, sign=sign, classify=classify)
+        return await self._run(wire.OPERATION, sign=sign, classify=classify, wait=wait)
 
     def check_period(self, date_from: date | None, date_to: date | None) -> None:
         """Raise :class:`~livestats.ValidationError` if the vendor would refuse these dates.

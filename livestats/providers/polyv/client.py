@@ -9,12 +9,13 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal
 from yarl import URL
 
 from livestats._core.batch import BatchResult, fan_out
-from livestats._core.client import BaseClient, check_items
+from livestats._core.client import BaseClient, Wait, check_items
 from livestats._core.engine import Signing
 from livestats._core.http import HttpRequest, HttpResponse
 from livestats._core.outcome import Outcome, Refusal, Value
 from livestats._core.poll import Sweep, check_every, fixed_items, poll
 from livestats._core.quota import Quota
+from livestats._core.sharing import Priority
 from livestats._core.validate import check_base_url, check_text, shown
 from livestats.errors import (
     AuthenticationError,
@@ -83,6 +84,8 @@ class PolyvClient(BaseClient):
 
     provider = wire.PROVIDER
     default_quotas = DEFAULT_QUOTAS
+    #: A refusal blocks the IP for 5 minutes: a lowered limit is never probed upward.
+    probe_up = False
     #: How long Polyv blocks the IP after a quota breach (the vendor says 5 minutes).
     #: A class attribute, not an argument: only a scaled-down test has reason to change it.
     block_seconds: ClassVar[float] = wire.BLOCK_SECONDS
@@ -126,6 +129,8 @@ class PolyvClient(BaseClient):
         *,
         start: datetime | None = None,
         end: datetime | None = None,
+        priority: Priority = Priority.INTERACTIVE,
+        max_wait: float | None = None,
     ) -> list[StreamInfoSample]:
         """Push-stream samples of one live channel on Tencent CDN, oldest window 7 days back.
 
@@ -133,10 +138,12 @@ class PolyvClient(BaseClient):
         guessed at). ``start`` and ``end`` are aware datetimes; either may be left
         out, and the vendor then uses 3 hours before now and now. Raises
         :class:`ChannelNotLiveError` for a channel that is not live on Tencent CDN.
+        ``priority`` and ``max_wait`` say how the call waits for its quota slot.
         """
         channel_id = check_text(channel_id, "channel_id")
         fields = {"channelId": channel_id, **self._window(start, end)}
-        return await self._call(GET_STREAM_INFO, fields, channel_id)
+        wait = self._wait(priority, max_wait)
+        return await self._call(GET_STREAM_INFO, fields, channel_id, wait)
 
     def get_stream_info_many(
         self,
@@ -145,6 +152,8 @@ class PolyvClient(BaseClient):
         start: datetime | None = None,
         end: datetime | None = None,
         concurrency: int | None = None,
+        priority: Priority = Priority.BULK,
+        max_wait: float | None = None,
     ) -> AsyncGenerator[BatchResult[str, list[StreamInfoSample]], None]:
         """Stream info of many channels, one :class:`~livestats.BatchResult` per id, as they finish.
 
@@ -155,9 +164,12 @@ class PolyvClient(BaseClient):
         """
         check_items(channel_ids, "channel_ids")
         self._window(start, end)
+        self._wait(priority, max_wait)
 
         async def one(channel_id: str) -> list[StreamInfoSample]:
-            return await self.get_stream_info(channel_id, start=start, end=end)
+            return await self.get_stream_info(
+                channel_id, start=start, end=end, priority=priority, max_wait=max_wait
+            )
 
         return fan_out(
             channel_ids, one, concurrency=self._concurrency(GET_STREAM_INFO, concurrency)
@@ -169,6 +181,8 @@ class PolyvClient(BaseClient):
         *,
         every: float,
         window: timedelta = POLL_WINDOW,
+        priority: Priority = Priority.BULK,
+        max_wait: float | None = None,
     ) -> AsyncGenerator[Sweep[str, list[StreamInfoSample]], None]:
         """Stream info of channels every ``every`` seconds: one :class:`~livestats.Sweep` per pass.
 
@@ -183,6 +197,7 @@ class PolyvClient(BaseClient):
         back to back. The arguments are checked here, before anything is sent.
         """
         seconds = check_every(every)
+        self._wait(priority, max_wait)
         if not isinstance(window, timedelta) or window <= timedelta(0) or window > MAX_POLL_WINDOW:
             raise ValidationError(
                 f"window must be a timedelta of at most one day, not {shown(window)}"
@@ -201,7 +216,9 @@ class PolyvClient(BaseClient):
         ) -> AsyncGenerator[BatchResult[str, list[StreamInfoSample]], None]:
             now = datetime.fromtimestamp(self._clock.wall(), tz=timezone.utc)
             # No end: the vendor's default, its own now.
-            return self.get_stream_info_many(keys, start=now - window)
+            return self.get_stream_info_many(
+                keys, start=now - window, priority=priority, max_wait=max_wait
+            )
 
         return poll(
             provider=self.provider,
@@ -241,7 +258,7 @@ class PolyvClient(BaseClient):
     # -- the call path -----------------------------------------------------------------
 
     async def _call(
-        self, operation: str, fields: dict[str, str], channel_id: str
+        self, operation: str, fields: dict[str, str], channel_id: str, wait: Wait
     ) -> list[StreamInfoSample]:
         def sign(signing: Signing) -> HttpRequest:
             return wire.signed_request(
@@ -261,7 +278,11 @@ class PolyvClient(BaseClient):
                 return self._refusal(err, response)
 
         return await self._run(
-            operation, sign=sign, classify=classify, wait_if_paused=self._on_block == "wait"
+            operation,
+            sign=sign,
+            classify=classify,
+            wait=wait,
+            wait_if_paused=self._on_block == "wait",
         )
 
     def _refusal(self, err: LiveStatsError, response: HttpResponse) -> Refusal:

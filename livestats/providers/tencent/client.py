@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import (
     AsyncGenerator,
@@ -15,12 +16,13 @@ from collections.abc import (
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from livestats._core.batch import BatchResult, fan_out
-from livestats._core.client import BaseClient, check_items
+from livestats._core.client import BaseClient, Wait, check_items
 from livestats._core.engine import Signing
 from livestats._core.http import HttpRequest, HttpResponse
 from livestats._core.outcome import Outcome, Value
 from livestats._core.poll import Sweep, check_every, fixed_items, poll
 from livestats._core.quota import Quota
+from livestats._core.sharing import Priority
 from livestats._core.validate import check_base_url, check_text, shown
 from livestats.errors import (
     ConfigurationError,
@@ -135,9 +137,21 @@ class TencentClient(BaseClient):
 
     # -- operations ------------------------------------------------------------------
 
-    async def get_room_stats(self, room_id: str) -> RoomStats:
-        """Statistics of one room. Raises :class:`~livestats.NotFoundError` for an unknown room."""
+    async def get_room_stats(
+        self,
+        room_id: str,
+        *,
+        priority: Priority = Priority.INTERACTIVE,
+        max_wait: float | None = None,
+    ) -> RoomStats:
+        """Statistics of one room. Raises :class:`~livestats.NotFoundError` for an unknown room.
+
+        ``priority`` and ``max_wait`` say how the call waits for its quota slot
+        (every call takes them; see :class:`~livestats.ClientSettings` and the
+        README's "Sharing a quota between a web app and a batch").
+        """
         room_id = _check_room_id(room_id)
+        wait = self._wait(priority, max_wait)
 
         def decode(payload: dict[str, Any], request_id: str | None) -> RoomStats:
             return self._structure(
@@ -148,12 +162,20 @@ class TencentClient(BaseClient):
                 request_id,
             )
 
-        return await self._call("get_room_stats", {"RoomId": room_id}, decode)
+        return await self._call("get_room_stats", {"RoomId": room_id}, decode, wait)
 
-    async def get_gift_count(self, room_id: str, from_account: str) -> GiftCount:
+    async def get_gift_count(
+        self,
+        room_id: str,
+        from_account: str,
+        *,
+        priority: Priority = Priority.INTERACTIVE,
+        max_wait: float | None = None,
+    ) -> GiftCount:
         """Gift statistics of ``from_account`` (the gift receiver) in ``room_id``."""
         room_id = _check_room_id(room_id)
         from_account = check_text(from_account, "from_account")
+        wait = self._wait(priority, max_wait)
         fields = {"RoomId": room_id, "From_Account": from_account}
 
         def decode(payload: dict[str, Any], request_id: str | None) -> GiftCount:
@@ -161,12 +183,17 @@ class TencentClient(BaseClient):
                 wire.CONVERTER, {**payload, **fields}, GiftCount, "get_gift_count", request_id
             )
 
-        return await self._call("get_gift_count", fields, decode)
+        return await self._call("get_gift_count", fields, decode, wait)
 
     async def iter_rooms(
-        self, *, page_size: int = MAX_PAGE_SIZE
+        self,
+        *,
+        page_size: int = MAX_PAGE_SIZE,
+        priority: Priority = Priority.BULK,
+        max_wait: float | None = None,
     ) -> AsyncGenerator[RoomSummary, None]:
         """Every room, paging through ``get_room_list`` (``page_size`` rooms a call, 1..20)."""
+        wait = self._wait(priority, max_wait)
         if (
             isinstance(page_size, bool)
             or not isinstance(page_size, int)
@@ -177,7 +204,7 @@ class TencentClient(BaseClient):
         seen: set[str] = set()
         while True:
             page, request_id = await self._call(
-                "get_room_list", {"Next": cursor, "Count": page_size}, self._page
+                "get_room_list", {"Next": cursor, "Count": page_size}, self._page, wait
             )
             for room in page.room_list:
                 yield room
@@ -197,6 +224,8 @@ class TencentClient(BaseClient):
         room_ids: Iterable[str] | AsyncIterable[str],
         *,
         concurrency: int | None = None,
+        priority: Priority = Priority.BULK,
+        max_wait: float | None = None,
     ) -> AsyncGenerator[BatchResult[str, RoomStats], None]:
         """Statistics of many rooms, one :class:`~livestats.BatchResult` per id, as they finish.
 
@@ -206,9 +235,10 @@ class TencentClient(BaseClient):
         the batch stops and raises (see :class:`~livestats.BatchResult`).
         """
         check_items(room_ids, "room_ids")
+        self._wait(priority, max_wait)
         return fan_out(
             room_ids,
-            self.get_room_stats,
+            functools.partial(self.get_room_stats, priority=priority, max_wait=max_wait),
             concurrency=self._concurrency("get_room_stats", concurrency),
         )
 
@@ -217,19 +247,27 @@ class TencentClient(BaseClient):
         pairs: Iterable[tuple[str, str]] | AsyncIterable[tuple[str, str]],
         *,
         concurrency: int | None = None,
+        priority: Priority = Priority.BULK,
+        max_wait: float | None = None,
     ) -> AsyncGenerator[BatchResult[tuple[str, str], GiftCount], None]:
         """Gift statistics for many ``(room_id, from_account)`` pairs, as they finish."""
         check_items(pairs, "pairs")
+        self._wait(priority, max_wait)
 
         async def one(pair: tuple[str, str]) -> GiftCount:
             if not isinstance(pair, tuple) or len(pair) != 2:
                 raise ValidationError(f"expected a (room_id, from_account) pair, got {shown(pair)}")
-            return await self.get_gift_count(*pair)
+            return await self.get_gift_count(*pair, priority=priority, max_wait=max_wait)
 
         return fan_out(pairs, one, concurrency=self._concurrency("get_gift_count", concurrency))
 
     def poll_room_stats(
-        self, room_ids: Iterable[str] | None = None, *, every: float
+        self,
+        room_ids: Iterable[str] | None = None,
+        *,
+        every: float,
+        priority: Priority = Priority.BULK,
+        max_wait: float | None = None,
     ) -> AsyncGenerator[Sweep[str, RoomStats], None]:
         """Statistics of rooms every ``every`` seconds: one :class:`~livestats.Sweep` per pass.
 
@@ -244,8 +282,13 @@ class TencentClient(BaseClient):
         error. ``every`` and the ids are checked here, before anything is sent.
         """
         seconds = check_every(every)
+        self._wait(priority, max_wait)
         if room_ids is None:
-            items: Callable[[], Awaitable[Sequence[str]]] = self._listed_room_ids
+
+            async def listed() -> list[str]:
+                return await self._listed_room_ids(priority, max_wait)
+
+            items: Callable[[], Awaitable[Sequence[str]]] = listed
         else:
             items = fixed_items(_poll_room_ids(room_ids))
 
@@ -263,13 +306,14 @@ class TencentClient(BaseClient):
             quotas=self._quotas,
             items=items,
             demand=demand,
-            sweep=self.get_room_stats_many,
+            sweep=functools.partial(self.get_room_stats_many, priority=priority, max_wait=max_wait),
         )
 
-    async def _listed_room_ids(self) -> list[str]:
+    async def _listed_room_ids(self, priority: Priority, max_wait: float | None) -> list[str]:
         # The list is sorted by views and can shift between pages: a room seen
         # twice is swept once.
-        return list(dict.fromkeys([room.room_id async for room in self.iter_rooms()]))
+        rooms = self.iter_rooms(priority=priority, max_wait=max_wait)
+        return list(dict.fromkeys([room.room_id async for room in rooms]))
 
     # -- the call path -----------------------------------------------------------------
 
@@ -278,6 +322,7 @@ class TencentClient(BaseClient):
         operation: str,
         fields: dict[str, Any],
         decode: Callable[[dict[str, Any], str | None], T],
+        wait: Wait,
     ) -> T:
         """One call: the body encoded once, signed afresh per attempt, the answer classified."""
         body = wire.encode_body(fields)
@@ -299,7 +344,7 @@ class TencentClient(BaseClient):
             except LiveStatsError as err:
                 return wire.refusal(err)
 
-        return await self._run(operation, sign=sign, classify=classify)
+        return await self._run(operation, sign=sign, classify=classify, wait=wait)
 
     def _current_usersig(self) -> str:
         if self._usersigs is not None:
