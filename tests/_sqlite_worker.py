@@ -9,6 +9,7 @@ from multiprocessing.synchronize import Barrier
 from typing import Any
 
 from livestats import LimiterUnavailableError, Quota, SQLiteLimiter, TencentClient
+from livestats._core.sharing import Priority
 
 
 def collect_room_stats(
@@ -91,5 +92,138 @@ def acquire_as(*, paths: list[str], uid: int | None, results: Any) -> None:
 
     async def main() -> list[str]:
         return [await attempt(path) for path in paths]
+
+    results.put(asyncio.run(main()))
+
+
+# -- issue 11: priorities, deadlines, learned limits, quotas set at run time ------------
+
+
+def bulk_batch(
+    *,
+    path: str,
+    key: str,
+    quota: tuple[int, float],
+    calls: int,
+    concurrency: int,
+    hold: float,
+    start: Barrier,
+    results: Any,
+) -> None:
+    """Spend ``calls`` BULK slots with ``concurrency`` coroutines, each holding ``hold`` s.
+
+    Puts ``{"arrivals": [...], "elapsed": s}``: arrivals are ``time.monotonic()``
+    halfway through each hold (one clock for every process of the host).
+    """
+
+    async def main() -> dict[str, Any]:
+        arrivals: list[float] = []
+        left = iter(range(calls))
+        async with SQLiteLimiter(path) as limiter:
+            await (await limiter.acquire("warm-up", Quota(1, 1.0))).release(sent=False)
+            start.wait()
+
+            async def one() -> None:
+                for _ in left:
+                    permit = await limiter.acquire(key, Quota(*quota), priority=Priority.BULK)
+                    await asyncio.sleep(hold / 2)
+                    arrivals.append(time.monotonic())
+                    await asyncio.sleep(hold / 2)
+                    await permit.release()
+
+            started = time.monotonic()
+            await asyncio.gather(*(one() for _ in range(concurrency)))
+            return {"arrivals": arrivals, "elapsed": time.monotonic() - started}
+
+    results.put(asyncio.run(main()))
+
+
+def interactive_calls(
+    *,
+    path: str,
+    key: str,
+    quota: tuple[int, float],
+    calls: int,
+    every: float,
+    delay: float,
+    hold: float,
+    start: Barrier,
+    results: Any,
+) -> None:
+    """After ``delay`` s, one INTERACTIVE call every ``every`` s; puts each wait and arrival.
+
+    One call of ``key`` goes before the common start: the interactive use is
+    under way when the batch begins (the first interactive call after a quiet
+    spell can wait up to a period, until a window a batch filled turns over).
+    """
+
+    async def main() -> dict[str, Any]:
+        waits: list[float] = []
+        arrivals: list[float] = []
+        async with SQLiteLimiter(path) as limiter:
+            await (await limiter.acquire(key, Quota(*quota))).release(sent=False)
+            start.wait()
+            await asyncio.sleep(delay)
+
+            async def one() -> None:
+                asked = time.monotonic()
+                permit = await limiter.acquire(key, Quota(*quota))
+                waits.append(time.monotonic() - asked)
+                await asyncio.sleep(hold / 2)
+                arrivals.append(time.monotonic())
+                await asyncio.sleep(hold / 2)
+                await permit.release()
+
+            tasks = []
+            for _ in range(calls):
+                tasks.append(asyncio.create_task(one()))
+                await asyncio.sleep(every)
+            await asyncio.gather(*tasks)
+        return {"waits": waits, "arrivals": arrivals}
+
+    results.put(asyncio.run(main()))
+
+
+def refuse(*, path: str, key: str, quota: tuple[int, float], results: Any) -> None:
+    """Report one ``refused()`` of ``key``: what it returned, as (limit, period) or None."""
+
+    async def main() -> tuple[int, float] | None:
+        async with SQLiteLimiter(path) as limiter:
+            lowered = await limiter.refused(key, Quota(*quota))
+        return None if lowered is None else (lowered.limit, lowered.period)
+
+    results.put(asyncio.run(main()))
+
+
+def wait_in_line(
+    *,
+    path: str,
+    key: str,
+    quota: tuple[int, float],
+    waiters: int,
+    ticket_ttl: float,
+    results: Any,
+) -> None:
+    """Queue ``waiters`` acquires of ``key``; put "queued", then each one's outcome.
+
+    An outcome is ``(seconds after "queued", repr of its permit)``; the repr says
+    "not paced" for a key whose quota was set to None.
+    """
+
+    async def main() -> list[tuple[float, str]]:
+        async with SQLiteLimiter(path, ticket_ttl=ticket_ttl) as limiter:
+
+            async def one() -> tuple[float, str]:
+                permit = await limiter.acquire(key, Quota(*quota))
+                got = time.monotonic()
+                await permit.release()
+                return got, repr(permit)
+
+            tasks = [asyncio.create_task(one()) for _ in range(waiters)]
+            await asyncio.sleep(0.3)  # every one has looked and taken its ticket
+            queued = time.monotonic()
+            results.put("queued")
+            outcomes = await asyncio.gather(*tasks)
+        return [(got - queued, shown) for got, shown in outcomes]
 
     results.put(asyncio.run(main()))

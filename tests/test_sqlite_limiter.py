@@ -307,7 +307,11 @@ async def test_a_ticket_nobody_renews_lapses(path: str) -> None:
         # A waiter of a process that died: first in line, then never heard from again.
         edit(
             path,
-            ("INSERT INTO livestats_queue VALUES (0, 'k', 'ghost', ?)", (time.monotonic() + 0.3,)),
+            (
+                "INSERT INTO livestats_queue (seq, key, token, alive_until, priority, ord) "
+                "VALUES (0, 'k', 'ghost', ?, 0, 0.0)",
+                (time.monotonic() + 0.3,),
+            ),
         )
         await held.release()
         permit = await asyncio.wait_for(limiter.acquire("k", quota), 3.0)

@@ -4,7 +4,8 @@ Two cron jobs that overlap on one machine, or a few workers started side by side
 each with its own :class:`~livestats.LocalLimiter`, would each spend the whole
 quota. :class:`SQLiteLimiter` keeps the quota's N slots in one file they all open
 (the standard library's ``sqlite3``), with the rules of the other limiters (see
-``limiter.py`` for why a quota is N slots):
+``limiter.py`` for why a quota is N slots, and ``sharing.py`` for priorities,
+deadlines, learned limits and quotas set at run time):
 
 - a request holds a slot from before it is sent until its outcome is known; the
   slot is free again one period (plus ``unanswered_for``) after that, at once if
@@ -12,12 +13,42 @@ quota. :class:`SQLiteLimiter` keeps the quota's N slots in one file they all ope
   so no window of T seconds sees more than N arrivals, whichever process sent them;
 - a slot whose holder vanished (a killed process) frees itself ``lease`` seconds
   plus one period after it was taken: ``lease`` must exceed the longest attempt;
-- waiters are served first come, first served across processes, as far as the file
-  can tell: each takes a ticket numbered in the order the file saw it first ask
-  (SQLite runs one writer at a time, so that order is the only one there is), and
-  a slot goes to a ticket only when every earlier ticket can have one too. A
-  waiter renews its ticket at least every ``ticket_ttl / 2``; one not renewed for
-  ``ticket_ttl`` (its process died) is dropped.
+- waiters take a ticket in the file, stamped with the file time it first asked
+  (SQLite runs one writer at a time, so the file's order is the only one there
+  is). A waiter renews its ticket at least every ``ticket_ttl / 2``; one not
+  renewed for ``ticket_ttl`` (its process died) is dropped.
+
+**Priorities, across processes.** A ticket's place in line is its file time, an
+interactive one's :data:`~livestats._core.sharing.HEAD_START` periods earlier
+(ties by the order the file saw them). While an interactive call asked on the
+key within :func:`~livestats._core.sharing.interactive_window` (the file keeps
+that time per key), a bulk ticket may take a slot only while fewer than
+``limit - reserve(limit)`` slots are in flight or cooling; an interactive one
+while fewer than ``limit``. A slot goes to a ticket only when every earlier
+ticket that may take one now can still have one after it, so a bulk ticket
+ahead that the reserve keeps out does not block an interactive one behind it,
+and an interactive ticket never takes the last slot a bulk ticket ahead of it is
+owed. Each step decides for its own ticket from counts of the line before it
+(an index on the line's order): no step walks the whole line.
+
+**Deadlines.** With ``max_wait``, a step that predicts a longer wait (a pause
+that lasts longer; the slot its place in line needs frees later, a slot in
+flight counted as freeing a period from now) raises
+:class:`~livestats._core.sharing.WaitExceeded` at once with that prediction as
+``retry_after``; otherwise the waiter looks for the last time at the deadline.
+Its ticket is handed back like a cancelled waiter's. ``max_wait`` is measured on
+the file clock, as every wait of this limiter is (a locked file counts too).
+
+**Learned limits and quotas set at run time** are rows of the file (one per key):
+:meth:`~SQLiteLimiter.refused` applies
+:func:`~livestats._core.sharing.decreased` to the limit in force in the same
+transaction that reads it, at most once a period whichever process was refused,
+and every process grants under :func:`~livestats._core.sharing.effective_limit`
+of that row at the file's time. A quota set with :meth:`~SQLiteLimiter.set_quota`
+replaces the one callers pass in every step of every process; this process's
+waiters look again at once, another process's at their next look (a nap ends
+within ``ticket_ttl / 2``, 5 s by default). :meth:`~SQLiteLimiter.effective_quota`
+reads no file: it works from what this process's last step of the key read.
 
 **Time.** Slot times must mean the same in every process and outlive each of them.
 The wall clock (``time.time``) is shared but jumps (an NTP step, a hand-set
@@ -50,13 +81,15 @@ order they were asked for, so a cancelled waiter's "leave" always comes after it
 last "acquire".
 
 **Waiting is cheap.** A waiter sleeps until the slot its place in line needs can
-free (a cooling slot at its time; one in flight a period from now at the earliest,
-or when its lease lapses; deeper in line, whole periods later), plus a little
-jitter so processes do not ask at the same instant, and never longer than
-``ticket_ttl / 2``. Releasing without sending, a pause or a waiter leaving wakes
-the limiter's own waiters at once; one in another process is seen at the next
-look. Eight processes of 64 callers each sharing 100/s take about 3.5 steps per
-call: the grant, the release, and one or two looks that found the slot still busy.
+free under the rules above (a cooling slot at its time; one in flight a period
+from now at the earliest, or when its lease lapses; deeper in line, whole periods
+later; a bulk waiter also when the reserve lapses, any waiter when a learned
+limit grows back), plus a little jitter so processes do not ask at the same
+instant, and never longer than ``ticket_ttl / 2``. Releasing without sending, a
+pause, a quota set or a waiter leaving wakes the limiter's own waiters at once;
+one in another process is seen at the next look. Eight processes of 64 callers
+each sharing 100/s take about 3.5 steps per call: the grant, the release, and one
+or two looks that found the slot still busy.
 
 **Cancellation** returns at once, even while a step waits for the file: the
 waiter's ticket, and a grant that landed after the cancellation, are handed back
@@ -68,8 +101,19 @@ before it (the log is synced at checkpoints); ``durable=True`` syncs every step
 (``synchronous=FULL``) at the cost of an fsync each.
 
 **Bounded file.** A key holds at most its limit of slots plus one ticket per
-waiter; every step drops its key's expired rows, and a step every ``_SWEEP_EVERY``
-seconds those of every key. The log is truncated back to 4 MiB after checkpoints.
+waiter and one row of settings; every step drops its key's expired rows, and a
+step every ``_SWEEP_EVERY`` seconds those of every key (a key's settings row goes
+once nothing is set, learned or reserved). The log is truncated back to 4 MiB
+after checkpoints.
+
+**Schema.** The file says which layout it has (``PRAGMA user_version``, and the
+``schema`` of its clock row, which earlier versions check). The first step of a
+newer livestats moves an older file on in place, in one transaction
+(``ALTER TABLE ... ADD COLUMN``, ``CREATE TABLE IF NOT EXISTS``), keeping its
+slots, tickets and pauses; an earlier livestats then refuses the file when it
+next opens it (a process that already had it open keeps first come, first
+served until then). A file of a newer layout than this version knows is a
+:class:`~livestats.LimiterUnavailableError`.
 
 A file that cannot be used (a directory, not a database, read-only, corrupt, on a
 filesystem without the shared memory WAL needs, locked for longer than
@@ -87,6 +131,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import math
 import os
@@ -98,11 +143,23 @@ from collections.abc import AsyncGenerator, Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, TypeVar
 
+import attrs
+
 from livestats._core.clock import Clock
 from livestats._core.limiter import Paused, Permit
 from livestats._core.loops import close_at_loop_shutdown
 from livestats._core.quota import Quota
-from livestats._core.validate import MAX_SECONDS, check_seconds
+from livestats._core.sharing import (
+    HEAD_START,
+    Learned,
+    Priority,
+    WaitExceeded,
+    decreased,
+    effective_limit,
+    interactive_window,
+    reserve,
+)
+from livestats._core.validate import MAX_SECONDS, check_seconds, shown
 from livestats.errors import ConfigurationError, LimiterUnavailableError
 
 __all__ = ["SQLiteLimiter"]
@@ -111,8 +168,9 @@ logger = logging.getLogger("livestats")
 
 T = TypeVar("T")
 
-_GRANTED, _WAIT, _PAUSED = 1, 0, 2
-_SCHEMA = 1
+_GRANTED, _WAIT, _PAUSED, _OFF = 1, 0, 2, 3
+#: The file layout this version writes (``PRAGMA user_version``; see _MIGRATIONS).
+_SCHEMA = 2
 #: Seconds of file time between sweeps of every key's expired rows.
 _SWEEP_EVERY = 10.0
 #: Seconds the file's mark of its latest time may lag (it is written no more often).
@@ -123,7 +181,11 @@ _BOOT_ID = "/proc/sys/kernel/random/boot_id"
 _MAGIC = b"SQLite format 3\x00"
 #: Sleeps between tries of a locked file: from 50 µs, doubling, at most 2 ms (jittered).
 _MIN_BACKOFF, _MAX_BACKOFF = 0.000025, 0.002
+#: The place in line of a ticket not yet in the file: after every ticket there.
+_LAST = 2**62
 
+#: The first layout (schema 1), as the first version made it: every file starts
+#: here, then goes through _MIGRATIONS, so a new file and an upgraded one are alike.
 _TABLES = (
     """CREATE TABLE IF NOT EXISTS livestats_meta (
         id INTEGER PRIMARY KEY CHECK (id = 1),
@@ -142,7 +204,7 @@ _TABLES = (
     ) WITHOUT ROWID""",
     "CREATE INDEX IF NOT EXISTS livestats_slots_free ON livestats_slots (key, free_at)",
     """CREATE TABLE IF NOT EXISTS livestats_queue (
-        seq INTEGER PRIMARY KEY,      -- place in line: above every ticket before it
+        seq INTEGER PRIMARY KEY,      -- the order the file saw tickets in
         key TEXT NOT NULL,
         token TEXT NOT NULL UNIQUE,
         alive_until REAL NOT NULL
@@ -154,13 +216,81 @@ _TABLES = (
     ) WITHOUT ROWID""",
 )
 
+#: (schema, statements that move a file of the schema before it to this one).
+_MIGRATIONS: tuple[tuple[int, tuple[str, ...]], ...] = (
+    (
+        2,
+        (
+            # Priorities: a ticket's place in line is `ord` (its file time, an
+            # interactive one's a head start earlier), ties by `seq`. Tickets of a
+            # process of the first version, still running, get ord 0: first.
+            "ALTER TABLE livestats_queue ADD COLUMN priority INTEGER NOT NULL DEFAULT 1",
+            "ALTER TABLE livestats_queue ADD COLUMN ord REAL NOT NULL DEFAULT 0",
+            "DROP INDEX IF EXISTS livestats_queue_key",
+            "CREATE INDEX IF NOT EXISTS livestats_queue_order "
+            "ON livestats_queue (key, ord, priority)",
+            """CREATE TABLE IF NOT EXISTS livestats_keys (
+                key TEXT PRIMARY KEY,
+                quota_set INTEGER NOT NULL DEFAULT 0,  -- 1: set_quota chose the quota below
+                set_limit INTEGER,            -- with quota_set, NULL: not paced
+                set_period REAL,
+                set_burst INTEGER,
+                low INTEGER,                  -- learned: `low` slots from `since` on
+                since REAL,
+                recover INTEGER,
+                interactive_until REAL NOT NULL DEFAULT 0  -- bulk keeps the reserve free until
+            ) WITHOUT ROWID""",
+        ),
+    ),
+)
+
+
+@attrs.frozen
+class _Known:
+    """What a step read of one key: the quota set at run time and what was learned.
+
+    ``offset`` is the file clock minus ``time.monotonic()`` at that step, so the
+    learned limit's growth can be followed without reading the file again.
+    """
+
+    quota: Quota | None = None  # set at run time; None: the one callers pass
+    off: bool = False  # set to "not paced"
+    learned: Learned | None = None
+    offset: float = 0.0
+
+    def configured(self, quota: Quota) -> Quota:
+        return quota if self.quota is None else self.quota
+
+    def effective(self, quota: Quota) -> Quota | None:
+        """The quota in force now, as far as this process knows (no I/O)."""
+        if self.off:
+            return None
+        configured = self.configured(quota)
+        if self.learned is None:
+            return configured
+        limit = effective_limit(configured, self.learned, time.monotonic() + self.offset)
+        return _lowered(configured, limit)
+
+
+def _lowered(quota: Quota, limit: int) -> Quota:
+    """``quota`` with ``limit`` slots (and a burst no larger)."""
+    if limit == quota.limit:
+        return quota
+    burst = None if quota.burst is None else min(quota.burst, limit)
+    return attrs.evolve(quota, limit=limit, burst=burst)
+
+
+class _Late(Exception):
+    """A step could not begin before the caller's deadline (the file was locked)."""
+
 
 class _SQLitePermit:
     __slots__ = ("_key", "_limiter", "_period", "_released", "_token")
 
-    def __init__(self, limiter: SQLiteLimiter, key: str, token: str, period: float) -> None:
+    def __init__(self, limiter: SQLiteLimiter, key: str, token: str | None, period: float) -> None:
         self._limiter = limiter
         self._key = key
+        #: None for a key that is not paced: nothing to give back.
         self._token = token
         self._period = period
         self._released = False
@@ -169,11 +299,15 @@ class _SQLitePermit:
         if self._released:
             return
         self._released = True
+        if self._token is None:
+            return
         hold = self._period + self._limiter._extra_hold(unanswered_for)
         await self._limiter._release(self._key, self._token, hold, sent=sent)
 
     def __repr__(self) -> str:
         state = "released" if self._released else "held"
+        if self._token is None:
+            state += ", not paced"
         return f"<SQLitePermit {self._key!r} {state}>"
 
 
@@ -209,7 +343,11 @@ class SQLiteLimiter:
     at most this many seconds are added to every wait. ``clock``: the
     :class:`~livestats.Clock` waits sleep on. Slot times are always the file's own
     clock, so on a virtual clock the limiter looks at the file as often as that
-    clock lets it sleep, and waits as long as real time says.
+    clock lets it sleep, and waits as long as real time says (``max_wait`` too).
+
+    Priorities, deadlines, learned limits and quotas set at run time follow
+    :mod:`livestats._core.sharing` across every process of the file (see the
+    module docstring for how).
 
     Use it as ``async with SQLiteLimiter(path) as limiter:`` or call
     :meth:`aclose`; a limiter closed (or whose event loop ended) opens the file
@@ -222,6 +360,7 @@ class SQLiteLimiter:
         "_follows_loop",
         "_guard",
         "_held",
+        "_known",
         "_lease",
         "_loop",
         "_max_jitter",
@@ -271,6 +410,8 @@ class SQLiteLimiter:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._guard: AsyncGenerator[None, None] | None = None
         self._wakers: dict[str, set[asyncio.Future[None]]] = {}
+        #: What this process's last step of each key read (for effective_quota).
+        self._known: dict[str, _Known] = {}
         self._held = 0
         self._waiting = 0
         self._problem: str | None = None
@@ -317,7 +458,18 @@ class SQLiteLimiter:
 
     # -- the Limiter interface ---------------------------------------------------------
 
-    async def acquire(self, key: str, quota: Quota, *, wait_if_paused: bool = True) -> Permit:
+    async def acquire(
+        self,
+        key: str,
+        quota: Quota,
+        *,
+        wait_if_paused: bool = True,
+        priority: Priority = Priority.INTERACTIVE,
+        max_wait: float | None = None,
+    ) -> Permit:
+        bulk = priority == Priority.BULK
+        longest = _check_max_wait(max_wait)
+        deadline = None if longest is None else time.monotonic() + longest
         token = secrets.token_hex(12)
         fail_fast = not wait_if_paused
         worker: _Worker | None = None
@@ -326,21 +478,36 @@ class SQLiteLimiter:
             while True:
                 worker = await self._bind()
                 asked = True
-                status, wait = await self._step(
-                    worker, self._acquire_step, key, token, quota.limit, quota.period, fail_fast
-                )
+                try:
+                    status, wait, expected, known = await self._step(
+                        worker, self._acquire_step, key, token, quota, bulk, fail_fast,
+                        deadline=deadline,
+                    )  # fmt: skip
+                except _Late:
+                    assert longest is not None
+                    raise WaitExceeded(longest, None) from None
                 looked = True
+                self._known[key] = known
                 if status == _GRANTED:
                     self._held += 1
-                    return _SQLitePermit(self, key, token, quota.period)
+                    return _SQLitePermit(self, key, token, known.configured(quota).period)
+                if status == _OFF:
+                    return _SQLitePermit(self, key, None, quota.period)
                 if status == _PAUSED and fail_fast:
                     raise Paused(wait)  # the step itself gave the ticket up
-                await self._nap(key, wait)
+                left = None
+                if deadline is not None:
+                    assert longest is not None
+                    left = deadline - time.monotonic()
+                    if expected > left or left <= 0:
+                        # Predicted beyond the deadline, or this was the last look.
+                        raise WaitExceeded(longest, expected)
+                await self._nap(key, wait, left)
         except BaseException as exc:
             # Cancelled (at any point, even while a step runs or after a grant landed),
-            # or the file failed after an earlier look left a ticket: give back what
-            # this token holds, without waiting. A failed step wrote nothing, and a
-            # fail-fast caller's step gave its ticket up itself.
+            # out of time, or the file failed after an earlier look left a ticket: give
+            # back what this token holds, without waiting. A failed step wrote nothing,
+            # and a fail-fast caller's step gave its ticket up itself.
             failed = isinstance(exc, LimiterUnavailableError)
             if not isinstance(exc, Paused) and (looked if failed else asked):
                 self._leave_later(worker, key, token)
@@ -353,12 +520,46 @@ class SQLiteLimiter:
         await self._step(worker, self._pause_step, key, min(float(seconds), MAX_SECONDS))
         self._wake(key)
 
+    async def refused(self, key: str, quota: Quota, *, recover: bool = True) -> Quota | None:
+        """Lower ``key``'s effective limit for every process of the file (see the Limiter).
+
+        The limit in force is read, lowered and written back in one step, so two
+        processes refused in one period lower it once.
+        """
+        worker = await self._bind()
+        lowered, known = await self._step(worker, self._refused_step, key, quota, bool(recover))
+        self._known[key] = known
+        return lowered
+
+    async def set_quota(self, key: str, quota: Quota | None) -> None:
+        """Pace ``key`` by ``quota`` (``None``: not at all) in every process of the file.
+
+        This process's waiters look again at once; those of other processes at their
+        next look, within ``ticket_ttl / 2``. What was learned of the key is forgotten.
+        """
+        if quota is not None and not isinstance(quota, Quota):
+            raise ConfigurationError(f"quota must be a livestats.Quota or None, not {shown(quota)}")
+        worker = await self._bind()
+        self._known[key] = await self._step(worker, self._set_quota_step, key, quota)
+        self._wake(key)
+
+    def effective_quota(self, key: str, quota: Quota) -> Quota | None:
+        """The quota ``key`` is paced by, from this process's last step of it (no I/O)."""
+        known = self._known.get(key)
+        return quota if known is None else known.effective(quota)
+
     # -- waiting -----------------------------------------------------------------------
 
-    async def _nap(self, key: str, wait: float) -> None:
-        """Sleep until the slot can free (renewing the ticket in time), or a local wake-up."""
+    async def _nap(self, key: str, wait: float, left: float | None = None) -> None:
+        """Sleep until the slot can free (renewing the ticket in time), or a local wake-up.
+
+        ``left``: seconds to the caller's deadline, which the nap, jitter included,
+        does not pass.
+        """
         seconds = max(_MIN_NAP, min(wait, self._ticket_ttl / 2))
         seconds += random.uniform(0, self._max_jitter)
+        if left is not None:
+            seconds = max(0.0, min(seconds, left))
         loop = asyncio.get_running_loop()
         waker: asyncio.Future[None] = loop.create_future()
         wakers = self._wakers.setdefault(key, set())
@@ -414,9 +615,12 @@ class SQLiteLimiter:
             self._guard = None  # the guard running this: aclose must not close it again
             await self.aclose()
 
-    async def _step(self, worker: _Worker, step: Callable[..., T], *args: Any) -> T:
+    async def _step(
+        self, worker: _Worker, step: Callable[..., T], *args: Any, deadline: float | None = None
+    ) -> T:
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(worker.pool, self._run, worker, step, *args)
+        run = functools.partial(self._run, worker, step, *args, deadline=deadline)
+        return await loop.run_in_executor(worker.pool, run)
 
     def _submit(
         self, worker: _Worker | None, step: Callable[..., object], *args: Any
@@ -476,16 +680,19 @@ class SQLiteLimiter:
 
     # -- in the worker thread ----------------------------------------------------------
 
-    def _run(self, worker: _Worker, step: Callable[..., T], *args: Any) -> T:
+    def _run(
+        self, worker: _Worker, step: Callable[..., T], *args: Any, deadline: float | None = None
+    ) -> T:
         """One transaction: the one place a sqlite3 or OS error becomes a typed error.
 
         A file another process has locked is tried again after a short, growing,
         jittered sleep until ``busy_timeout`` has passed. SQLite's own busy handler
         sleeps 1, 2, 5, 10, 15, 20, 25... ms between tries, far longer than a step
         holds the lock (tens of µs): under contention it would leave the lock idle
-        while waiters sleep.
+        while waiters sleep. ``deadline`` (``time.monotonic()``): the caller's, past
+        which a locked file is :class:`_Late` instead.
         """
-        deadline: float | None = None
+        give_up: float | None = None
         tries = 0
         try:
             while True:
@@ -496,13 +703,16 @@ class SQLiteLimiter:
                     if not _is_busy(exc):
                         raise
                     now = time.monotonic()
-                    if deadline is None:
-                        deadline = now + self._busy_timeout
-                    elif now >= deadline:
+                    if give_up is None:
+                        give_up = now + self._busy_timeout
+                    elif now >= give_up:
                         raise
+                    if deadline is not None and now >= deadline:
+                        raise _Late from None
                     tries += 1
                     pause = min(_MAX_BACKOFF, _MIN_BACKOFF * 2 ** min(tries, 16))
-                    time.sleep(min(pause * random.uniform(0.5, 1.5), max(0.0, deadline - now)))
+                    until = give_up if deadline is None else min(give_up, deadline)
+                    time.sleep(min(pause * random.uniform(0.5, 1.5), max(0.0, until - now)))
         except (sqlite3.Error, OSError) as exc:
             self._close_db(worker)
             self._problem = _describe(exc)
@@ -570,22 +780,8 @@ class SQLiteLimiter:
             db.execute(f"PRAGMA synchronous={'FULL' if self._durable else 'NORMAL'}")
             db.execute("PRAGMA journal_size_limit=4194304")  # the WAL shrinks back after use
             db.execute("BEGIN IMMEDIATE")
-            for statement in _TABLES:
-                db.execute(statement)
-            row = db.execute("SELECT schema FROM livestats_meta WHERE id = 1").fetchone()
-            if row is None:
-                mono = time.monotonic()
-                db.execute(
-                    "INSERT INTO livestats_meta VALUES (1, ?, ?, 0.0, ?, ?)",
-                    (_SCHEMA, _boot_id(), mono, mono),
-                )
+            self._lay_out(db)
             db.execute("COMMIT")
-            if row is not None and row[0] != _SCHEMA:
-                raise LimiterUnavailableError(
-                    f"the SQLite limiter file {self._path!r} is unusable: it was made by "
-                    f"another version of livestats (schema {row[0]!r}, this one uses {_SCHEMA})",
-                    retryable=False,
-                )
             check = db.execute("PRAGMA quick_check").fetchone()[0]
             if check != "ok":
                 raise sqlite3.DatabaseError(f"database disk image is malformed ({check})")
@@ -594,6 +790,43 @@ class SQLiteLimiter:
             raise
         worker.db = db
         return db
+
+    def _lay_out(self, db: sqlite3.Connection) -> None:
+        """Make the tables of a new file, or move an older file's on to this layout.
+
+        In the open transaction, so two processes opening an old file at once
+        migrate it once. The first version set no ``user_version``; its clock row's
+        ``schema`` (1) says what it made, and is what earlier versions check.
+        """
+        (version,) = db.execute("PRAGMA user_version").fetchone()
+        if version == 0:
+            for statement in _TABLES:
+                db.execute(statement)
+            row = db.execute("SELECT schema FROM livestats_meta WHERE id = 1").fetchone()
+            if row is None:
+                mono = time.monotonic()
+                db.execute(
+                    "INSERT INTO livestats_meta VALUES (1, 1, ?, 0.0, ?, ?)",
+                    (_boot_id(), mono, mono),
+                )
+                version = 1
+            else:
+                version = row[0]
+        if not isinstance(version, int) or not 1 <= version <= _SCHEMA:
+            raise LimiterUnavailableError(
+                f"the SQLite limiter file {self._path!r} is unusable: it was made by "
+                f"another version of livestats (schema {version!r}, this one knows 1 "
+                f"to {_SCHEMA})",
+                retryable=False,
+            )
+        if version == _SCHEMA:
+            return
+        for target, statements in _MIGRATIONS:
+            if version < target:
+                for statement in statements:
+                    db.execute(statement)
+        db.execute("UPDATE livestats_meta SET schema = ? WHERE id = 1", (_SCHEMA,))
+        db.execute(f"PRAGMA user_version = {_SCHEMA:d}")
 
     @staticmethod
     def _close_db(worker: _Worker) -> None:
@@ -623,6 +856,11 @@ class SQLiteLimiter:
             db.execute("DELETE FROM livestats_slots WHERE free_at <= ?", (now,))
             db.execute("DELETE FROM livestats_queue WHERE alive_until <= ?", (now,))
             db.execute("DELETE FROM livestats_pauses WHERE until <= ?", (now,))
+            db.execute(
+                "DELETE FROM livestats_keys "
+                "WHERE quota_set = 0 AND low IS NULL AND interactive_until <= ?",
+                (now,),
+            )
             swept = now
         # The mark may lag the clock by up to _MARK_EVERY: after a reboot the clock then
         # resumes a little earlier, which only makes waits longer.
@@ -633,80 +871,269 @@ class SQLiteLimiter:
             )
         return float(now)
 
+    def _key_state(
+        self, db: sqlite3.Connection, key: str, quota: Quota, now: float, *, interactive: bool
+    ) -> tuple[_Known, int, float]:
+        """What the file holds of ``key``: the settings, the limit in force, the reserve's end.
+
+        An interactive caller's ask is recorded here: bulk callers keep the reserve
+        free for an interactive window from now.
+        """
+        row = db.execute(
+            "SELECT quota_set, set_limit, set_period, set_burst, low, since, recover, "
+            "interactive_until FROM livestats_keys WHERE key = ?",
+            (key,),
+        ).fetchone()
+        offset = now - time.monotonic()
+        if row is None:
+            known, until = _Known(offset=offset), -math.inf
+        else:
+            known, until = _decode(row, offset), float(row[7])
+        if known.off:
+            return known, 0, until
+        configured = known.configured(quota)
+        limit = configured.limit
+        if known.learned is not None:
+            limit = effective_limit(configured, known.learned, now)
+            if known.learned.recover and limit >= configured.limit:
+                # Grown back: forgotten, so the row can go.
+                db.execute(
+                    "UPDATE livestats_keys SET low = NULL, since = NULL, recover = NULL "
+                    "WHERE key = ?",
+                    (key,),
+                )
+                known = attrs.evolve(known, learned=None)
+        if interactive:
+            later = now + interactive_window(configured.period)
+            if row is None:
+                db.execute(
+                    "INSERT INTO livestats_keys (key, interactive_until) VALUES (?, ?)",
+                    (key, later),
+                )
+            elif later > until:
+                db.execute(
+                    "UPDATE livestats_keys SET interactive_until = ? WHERE key = ?", (later, key)
+                )
+            until = max(until, later)
+        return known, limit, until
+
     def _acquire_step(
         self,
         db: sqlite3.Connection,
         key: str,
         token: str,
-        limit: int,
-        period: float,
+        quota: Quota,
+        bulk: bool,
         fail_fast: bool,
-    ) -> tuple[int, float]:
+    ) -> tuple[int, float, float, _Known]:
+        """Grant ``token`` a slot, or say how long to nap and how long the wait looks.
+
+        Returns ``(status, nap, expected, known)``: ``expected`` is the wait the
+        rules predict (for ``max_wait``); ``nap`` may be shorter, to look again when
+        a learned limit grows back.
+        """
         now = self._now(db)
         db.execute("DELETE FROM livestats_slots WHERE key = ? AND free_at <= ?", (key, now))
         db.execute("DELETE FROM livestats_queue WHERE key = ? AND alive_until <= ?", (key, now))
-        ticket = db.execute("SELECT seq FROM livestats_queue WHERE token = ?", (token,)).fetchone()
+        known, limit, reserved_until = self._key_state(db, key, quota, now, interactive=not bulk)
+        if known.off:
+            db.execute("DELETE FROM livestats_queue WHERE token = ?", (token,))
+            return _OFF, 0.0, 0.0, known
+        period = known.configured(quota).period
+
+        ticket = db.execute(
+            "SELECT seq, ord FROM livestats_queue WHERE token = ?", (token,)
+        ).fetchone()
         if ticket is None:
-            (rank,) = db.execute(
-                "SELECT count(*) FROM livestats_queue WHERE key = ?", (key,)
-            ).fetchone()
+            seq, order = _LAST, now if bulk else now - HEAD_START * period
         else:
-            (rank,) = db.execute(
-                "SELECT count(*) FROM livestats_queue WHERE key = ? AND seq < ?", (key, ticket[0])
-            ).fetchone()
+            seq, order = ticket
+        # The line before this ticket: every ticket placed earlier, ties by seq.
+        ahead, interactive_ahead = db.execute(
+            "SELECT count(*), total(priority = 0) FROM livestats_queue "
+            "WHERE key = ? AND ord <= ? AND (ord < ? OR seq < ?)",
+            (key, order, order, seq),
+        ).fetchone()
+        ahead, interactive_ahead = int(ahead), int(interactive_ahead)
+
+        def keep() -> None:
+            self._keep_ticket(db, key, token, ticket, now, order, bulk)
 
         paused = db.execute("SELECT until FROM livestats_pauses WHERE key = ?", (key,)).fetchone()
         if paused is not None and paused[0] > now:
             if fail_fast:
                 db.execute("DELETE FROM livestats_queue WHERE token = ?", (token,))
             else:
-                self._keep_ticket(db, key, token, ticket, now)
-            return _PAUSED, paused[0] - now
+                keep()
+            left = paused[0] - now
+            return _PAUSED, left, left, known
 
         (used,) = db.execute(
             "SELECT count(*) FROM livestats_slots WHERE key = ?", (key,)
         ).fetchone()
-        free = max(0, limit - used)
-        if rank < free:
+        spare = reserve(limit) if reserved_until > now else 0
+        free_bulk = max(0, limit - spare - used)  # slots a bulk ticket may take now
+        free = max(0, limit - used)  # slots an interactive ticket may take now
+        # Everyone before this ticket fits in what bulk tickets may take: the first
+        # `free_bulk` tickets in line can all be served, whatever their priority.
+        grant = ahead < free_bulk
+        claims, ready = ahead, False
+        if not grant and not bulk:
+            if free_bulk == 0:
+                # No bulk ticket may take a slot: only the interactive ones ahead count.
+                claims = interactive_ahead
+                grant = claims < free
+            elif free_bulk < free:
+                claims, last_interactive = self._claims_ahead(
+                    db, key, order, seq, free_bulk, interactive_ahead
+                )
+                grant = last_interactive and claims < free
+                ready = not last_interactive and claims < free
+        if grant:
             db.execute(
                 "INSERT INTO livestats_slots VALUES (?, ?, ?, 1)",
                 (key, token, math.nextafter(now + self._lease + period, math.inf)),
             )
             if ticket is not None:
                 db.execute("DELETE FROM livestats_queue WHERE token = ?", (token,))
-            return _GRANTED, 0.0
+            return _GRANTED, 0.0, 0.0, known
 
-        self._keep_ticket(db, key, token, ticket, now)
-        # The slot event this place in line waits for: ranks below `free` take the
-        # free slots, the next ones the used slots in the order they can free (one in
-        # flight a period from now at the earliest, or when its lease lapses), and
-        # every `limit` places further back one more whole period.
-        cycles, index = divmod(rank, limit)
+        keep()
+        if ready:
+            # Only bulk tickets ahead that may take a slot now keep this one out:
+            # they are served at their next look.
+            return _WAIT, 0.0, 0.0, known
+        when = self._ready_at(db, key, now, period, claims, limit - (spare if bulk else 0), used)
+        if bulk and spare:
+            # A bulk ticket may also go once interactive callers have gone quiet.
+            quiet = max(self._ready_at(db, key, now, period, claims, limit, used), reserved_until)
+            when = min(when, quiet)
+        expected = max(0.0, when - now)
+        learned = known.learned
+        if learned is not None and learned.recover:
+            # The learned limit grows back a step each quiet period: look again then.
+            steps = math.floor((now - learned.since) / period) + 1
+            when = min(when, learned.since + steps * period)
+        return _WAIT, max(0.0, when - now), expected, known
+
+    @staticmethod
+    def _claims_ahead(
+        db: sqlite3.Connection,
+        key: str,
+        order: float,
+        seq: int,
+        free_bulk: int,
+        interactive_ahead: int,
+    ) -> tuple[int, bool]:
+        """Slots the tickets ahead are owed, and whether this interactive one may take one.
+
+        Served in line order, the first ``free_bulk`` tickets ahead take a slot
+        each, and after them only the interactive ones (the rest are bulk, kept out
+        by the reserve). Taking a slot now must leave those first ``free_bulk``
+        theirs: so the last of them must be interactive (it can use the reserve).
+        """
+        front = db.execute(
+            "SELECT priority FROM livestats_queue "
+            "WHERE key = ? AND ord <= ? AND (ord < ? OR seq < ?) ORDER BY ord, seq LIMIT ?",
+            (key, order, order, seq, free_bulk),
+        ).fetchall()
+        interactive_front = sum(1 for (priority,) in front if priority == Priority.INTERACTIVE)
+        claims = free_bulk + interactive_ahead - interactive_front
+        return claims, front[-1][0] == Priority.INTERACTIVE
+
+    @staticmethod
+    def _ready_at(
+        db: sqlite3.Connection,
+        key: str,
+        now: float,
+        period: float,
+        claims: int,
+        cap: int,
+        used: int,
+    ) -> float:
+        """When a ticket with ``claims`` slots owed before it fits under ``cap``.
+
+        Places below the cap take the free slots, the next ones the used slots in
+        the order they can free (one in flight a period from now at the earliest,
+        or when its lease lapses), and every ``cap`` places further back one more
+        whole period.
+        """
+        cycles, index = divmod(claims, cap)
         when = now
-        if index >= free:
+        offset = index + used - cap
+        if offset >= 0:
             # In the order of the index (no sort): slots in flight mostly come last, as
             # their lease is long; the cap at a period wakes early rather than late.
             row = db.execute(
                 "SELECT free_at FROM livestats_slots WHERE key = ? "
                 "ORDER BY free_at LIMIT 1 OFFSET ?",
-                (key, index - free),
+                (key, offset),
             ).fetchone()
             when = min(row[0], now + period) if row is not None else now + period
-        return _WAIT, max(0.0, when + cycles * period - now)
+        return float(when + cycles * period)
 
     def _keep_ticket(
-        self, db: sqlite3.Connection, key: str, token: str, ticket: Any, now: float
+        self,
+        db: sqlite3.Connection,
+        key: str,
+        token: str,
+        ticket: Any,
+        now: float,
+        order: float,
+        bulk: bool,
     ) -> None:
         alive_until = now + self._ticket_ttl
         if ticket is None:
             db.execute(
-                "INSERT INTO livestats_queue (key, token, alive_until) VALUES (?, ?, ?)",
-                (key, token, alive_until),
+                "INSERT INTO livestats_queue (key, token, alive_until, priority, ord) "
+                "VALUES (?, ?, ?, ?, ?)",
+                (
+                    key,
+                    token,
+                    alive_until,
+                    int(Priority.BULK if bulk else Priority.INTERACTIVE),
+                    order,
+                ),
             )
         else:
             db.execute(
                 "UPDATE livestats_queue SET alive_until = ? WHERE seq = ?", (alive_until, ticket[0])
             )
+
+    def _refused_step(
+        self, db: sqlite3.Connection, key: str, quota: Quota, recover: bool
+    ) -> tuple[Quota | None, _Known]:
+        now = self._now(db)
+        known, limit, _ = self._key_state(db, key, quota, now, interactive=False)
+        if known.off:
+            return None, known
+        configured = known.configured(quota)
+        learned = known.learned
+        if learned is not None and now - learned.since < configured.period:
+            return None, known  # this window's refusals are one signal
+        lowered = decreased(limit)
+        db.execute("INSERT OR IGNORE INTO livestats_keys (key) VALUES (?)", (key,))
+        db.execute(
+            "UPDATE livestats_keys SET low = ?, since = ?, recover = ? WHERE key = ?",
+            (lowered, now, int(recover), key),
+        )
+        known = attrs.evolve(known, learned=Learned(lowered, now, recover))
+        return (None if lowered == limit else _lowered(configured, lowered)), known
+
+    def _set_quota_step(self, db: sqlite3.Connection, key: str, quota: Quota | None) -> _Known:
+        now = self._now(db)
+        db.execute("INSERT OR IGNORE INTO livestats_keys (key) VALUES (?)", (key,))
+        db.execute(
+            "UPDATE livestats_keys SET quota_set = 1, set_limit = ?, set_period = ?, "
+            "set_burst = ?, low = NULL, since = NULL, recover = NULL WHERE key = ?",
+            (
+                None if quota is None else quota.limit,
+                None if quota is None else quota.period,
+                None if quota is None else quota.burst,
+                key,
+            ),
+        )
+        return _Known(quota=quota, off=quota is None, offset=now - time.monotonic())
 
     def _release_step(
         self, db: sqlite3.Connection, key: str, token: str, hold: float, sent: bool
@@ -735,6 +1162,31 @@ class SQLiteLimiter:
         """A waiter that gave up, or a grant nobody took."""
         db.execute("DELETE FROM livestats_queue WHERE token = ?", (token,))
         db.execute("DELETE FROM livestats_slots WHERE key = ? AND token = ?", (key, token))
+
+
+def _decode(row: Any, offset: float) -> _Known:
+    """A ``livestats_keys`` row as a :class:`_Known`; a row no version wrote is corruption."""
+    quota_set, limit, period, burst, low, since, recover, _ = row
+    try:
+        quota = None
+        if quota_set and limit is not None:
+            quota = Quota(int(limit), float(period), None if burst is None else int(burst))
+        learned = None if low is None else Learned(int(low), float(since), bool(recover))
+    except (TypeError, ValueError, ConfigurationError) as exc:
+        raise sqlite3.DatabaseError(f"a key's settings row is malformed ({exc})") from None
+    off = bool(quota_set) and limit is None
+    return _Known(quota=quota, off=off, learned=learned, offset=offset)
+
+
+def _check_max_wait(value: object) -> float | None:
+    """Seconds, or None for no deadline; below zero is zero (only a free slot now)."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or math.isnan(value):
+        raise ConfigurationError(
+            f"max_wait must be a number of seconds or None, not {shown(value)}"
+        )
+    return min(max(float(value), 0.0), MAX_SECONDS)
 
 
 def _settle(waker: asyncio.Future[None]) -> None:
