@@ -28,10 +28,18 @@ filesystem matters, an fsync on tmpfs is free). Nothing is asserted.
 4. Recovery of a killed holder: a process takes every slot of a 100/1 s quota with
    ``--lease`` and is killed (SIGKILL); the parent then asks for the slots and
    times when it gets the first and the last, against lease + period.
+5. Priorities across processes: ``--processes`` worker processes run a batch of
+   ``BULK`` calls that keeps a 100/1 s quota full for about ``--seconds``, while one
+   more process, already in use when the batch starts (one call before it), makes
+   an ``INTERACTIVE`` call every ``1 / --interactive-rate`` seconds. Shows the
+   interactive calls' waits (percentiles; issue 11's bar: p95 under half a period),
+   the batch's own rate and the busiest window; then the same with the person's
+   calls made as ``BULK`` too (first come, first served: what they would wait
+   without priorities).
 
     .venv/bin/python benchmarks/sqlite_limiter.py [--acquires N] [--processes P]
-        [--rates R,R] [--seconds S] [--rtt-ms MS] [--calls N] [--lease S] [--dir DIR]
-        [--json PATH]
+        [--rates R,R] [--seconds S] [--rtt-ms MS] [--calls N] [--lease S]
+        [--interactive-rate R] [--only priorities] [--dir DIR] [--json PATH]
 """
 
 from __future__ import annotations
@@ -59,7 +67,7 @@ from typing import Any
 
 import _common
 
-from livestats import Limiter, LocalLimiter, Quota, SQLiteLimiter, TencentClient
+from livestats import Limiter, LocalLimiter, Priority, Quota, SQLiteLimiter, TencentClient
 from livestats.providers.tencent.quotas import DEFAULT_QUOTAS
 from livestats.testing import Simulator, TencentSim, pacing_report
 
@@ -76,6 +84,8 @@ MAX_WORKER_CONCURRENCY = 64
 TARGET_RATIO = 0.90
 START_TIMEOUT = 60.0  # spawned workers import livestats before they reach the barrier
 KEY = "bench"
+#: The quota the priorities run fills (Tencent's default for room statistics).
+PRIORITY_QUOTA = Quota(100, 1.0)
 
 
 # -- 1. the cost of one slot -----------------------------------------------------------------
@@ -153,9 +163,11 @@ class _CountingLimiter(SQLiteLimiter):
 
     steps = 0
 
-    def _run(self, worker: Any, step: Callable[..., Any], *args: Any) -> Any:
+    def _run(
+        self, worker: Any, step: Callable[..., Any], *args: Any, deadline: float | None = None
+    ) -> Any:
         type(self).steps += 1
-        return super()._run(worker, step, *args)
+        return super()._run(worker, step, *args, deadline=deadline)
 
 
 def _spend(
@@ -168,6 +180,7 @@ def _spend(
     rtt: float,
     start: Barrier,
     results: Any,
+    priority: Priority = Priority.BULK,
 ) -> None:
     """Worker process: spend ``calls`` slots with ``concurrency`` coroutines; report arrivals."""
 
@@ -182,7 +195,7 @@ def _spend(
 
             async def one_coroutine() -> None:
                 while next(left) < calls:
-                    permit = await limiter.acquire(KEY, Quota(*quota))
+                    permit = await limiter.acquire(KEY, Quota(*quota), priority=priority)
                     hold = rng.uniform(0, 2 * rtt)
                     arrive = rng.uniform(0, hold)
                     await asyncio.sleep(arrive)
@@ -471,6 +484,133 @@ async def _recovery(directory: Path, lease: float) -> dict[str, Any]:
     }
 
 
+# -- 5. priorities across processes ------------------------------------------------------------
+
+
+def _person(
+    *,
+    worker: int,
+    path: str,
+    quota: tuple[int, float],
+    calls: int,
+    every: float,
+    rtt: float,
+    priority: Priority,
+    start: Barrier,
+    results: Any,
+) -> None:
+    """Worker process: one call every ``every`` s (a web app's users); report each wait."""
+
+    async def main() -> dict[str, Any]:
+        rng = random.Random(1000 + worker)
+        waits: list[float] = []
+        arrivals: list[float] = []
+        async with SQLiteLimiter(path) as limiter:
+            # In use before the batch starts: the reserve begins with an interactive ask.
+            await (await limiter.acquire(KEY, Quota(*quota), priority=priority)).release()
+            start.wait(START_TIMEOUT)
+
+            async def one() -> None:
+                asked = time.monotonic()
+                permit = await limiter.acquire(KEY, Quota(*quota), priority=priority)
+                waits.append(time.monotonic() - asked)
+                hold = rng.uniform(0, 2 * rtt)
+                await asyncio.sleep(hold / 2)
+                arrivals.append(time.monotonic())
+                await asyncio.sleep(hold / 2)
+                await permit.release()
+
+            tasks = []
+            for _ in range(calls):
+                tasks.append(asyncio.create_task(one()))
+                await asyncio.sleep(every)
+            await asyncio.gather(*tasks)
+        return {"worker": worker, "waits": waits, "arrivals": arrivals}
+
+    _report(worker, main, results)
+
+
+def _percentile(values: Sequence[float], q: int) -> float:
+    if len(values) < 2:
+        return values[0]
+    return statistics.quantiles(values, n=100, method="inclusive")[q - 1]
+
+
+async def _priority_run(
+    directory: Path,
+    processes: int,
+    seconds: float,
+    rtt: float,
+    interactive_rate: float,
+    priority: Priority,
+) -> dict[str, Any]:
+    quota = PRIORITY_QUOTA
+    calls = round(quota.rate * seconds)
+    interactive = max(2, round(interactive_rate * seconds))
+    context = multiprocessing.get_context("spawn")
+    path = str(directory / f"priorities-{priority.name.lower()}.db")
+    start = context.Barrier(processes + 1)
+    results = context.Queue()
+    common = {"path": path, "quota": (quota.limit, quota.period), "rtt": rtt, "start": start}
+    workers = [
+        context.Process(
+            target=_spend,
+            kwargs={
+                **common,
+                "worker": w,
+                "calls": share,
+                "concurrency": MAX_WORKER_CONCURRENCY,
+                "results": results,
+            },
+            name=f"livestats-bulk-worker-{w}",
+            daemon=True,
+        )
+        for w, share in enumerate(_shares(calls, processes))
+    ]
+    workers.append(
+        context.Process(
+            target=_person,
+            kwargs={
+                **common,
+                "worker": processes,
+                "calls": interactive,
+                "every": 1 / interactive_rate,
+                "priority": priority,
+                "results": results,
+            },
+            name="livestats-person",
+            daemon=True,
+        )
+    )
+    for worker in workers:
+        worker.start()
+    try:
+        outcomes = await _gather(results, workers, 5 * seconds + START_TIMEOUT)
+    finally:
+        await _stop(workers)
+    person = next(o for o in outcomes if "waits" in o)
+    batch = [o for o in outcomes if "waits" not in o]
+    waits = sorted(person["waits"])
+    arrivals = sorted(t for o in outcomes for t in o["arrivals"])
+    report = pacing_report(arrivals, quota)
+    return {
+        "person_priority": priority.name,
+        "quota": {"limit": quota.limit, "period": quota.period},
+        "bulk_calls": calls,
+        "interactive_calls": len(waits),
+        "interactive_rate": interactive_rate,
+        "wait_p50_ms": _percentile(waits, 50) * 1000,
+        "wait_p95_ms": _percentile(waits, 95) * 1000,
+        "wait_p99_ms": _percentile(waits, 99) * 1000,
+        "wait_max_ms": waits[-1] * 1000,
+        "bulk_done": sum(len(o["arrivals"]) for o in batch),
+        "bulk_elapsed_s": max(float(o["elapsed_s"]) for o in batch),
+        "ratio": report.ratio,
+        "busiest_window": report.busiest_window,
+        "refused": _refused(arrivals, quota),
+    }
+
+
 # -- reporting ------------------------------------------------------------------------------
 
 
@@ -590,6 +730,42 @@ def _print_recovery(fig: dict[str, Any]) -> None:
     )
 
 
+def _print_priorities(runs: list[dict[str, Any]], processes: int) -> None:
+    period_ms = PRIORITY_QUOTA.period * 1000
+
+    def row(label: str, cell: Callable[[dict[str, Any]], str], target: str) -> list[str]:
+        return [label, *(cell(run) for run in runs), target]
+
+    rows = [
+        row("interactive calls", lambda r: str(r["interactive_calls"]), ""),
+        row("their wait, p50", lambda r: f"{r['wait_p50_ms']:.1f} ms", ""),
+        row("their wait, p95", lambda r: f"{r['wait_p95_ms']:.1f} ms", f"< {period_ms / 2:g} ms"),
+        row("their wait, p99", lambda r: f"{r['wait_p99_ms']:.1f} ms", ""),
+        row("their wait, max", lambda r: f"{r['wait_max_ms']:.1f} ms", ""),
+        row(
+            "bulk calls done",
+            lambda r: f"{r['bulk_done']:,} / {r['bulk_calls']:,}",
+            "all",
+        ),
+        row("batch elapsed", lambda r: f"{r['bulk_elapsed_s']:.2f} s", ""),
+        row("share of the quota (all arrivals)", lambda r: f"{r['ratio']:.1%}", ""),
+        row(
+            "busiest window / limit",
+            lambda r: f"{r['busiest_window']} / {r['quota']['limit']}",
+            "<= limit",
+        ),
+        row("refused by a sliding window", lambda r: str(r["refused"]), "0"),
+    ]
+    rate = runs[0]["interactive_rate"]
+    _common.print_table(
+        f"priorities across processes: {processes} processes run a BULK batch that fills "
+        f"{PRIORITY_QUOTA}, one more makes a call every {1 / rate:g} s",
+        ["figure", "its calls INTERACTIVE", "its calls BULK (first come, first served)", "target"],
+        rows,
+        show_machine=False,
+    )
+
+
 def _sqlite_version() -> str:
     import sqlite3
 
@@ -632,55 +808,86 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--lease", type=float, default=2.0, help="lease of the killed holder (default 2 s)"
     )
+    parser.add_argument(
+        "--interactive-rate",
+        type=float,
+        default=5.0,
+        help="interactive calls per second beside the batch (default 5: half the reserve)",
+    )
+    parser.add_argument(
+        "--only",
+        type=_sections,
+        default=SECTIONS,
+        help=f"comma-separated sections to run (default all: {','.join(SECTIONS)})",
+    )
     parser.add_argument("--dir", type=Path, help="where the files go (default: a temp dir)")
     _common.add_json_option(parser)
     args = parser.parse_args(argv)
     for name in ("acquires", "processes", "calls"):
         if getattr(args, name) < 1:
             parser.error(f"--{name} must be at least 1")
-    for name in ("seconds", "lease"):
+    for name in ("seconds", "lease", "interactive_rate"):
         if getattr(args, name) <= 0:
-            parser.error(f"--{name} must be positive")
+            parser.error(f"--{name.replace('_', '-')} must be positive")
     if args.rtt_ms < 0:
         parser.error("--rtt-ms must not be negative")
     return args
+
+
+SECTIONS = ("cost", "fidelity", "simulator", "recovery", "priorities")
+
+
+def _sections(text: str) -> tuple[str, ...]:
+    chosen = tuple(part.strip() for part in text.split(",") if part.strip())
+    unknown = [part for part in chosen if part not in SECTIONS]
+    if not chosen or unknown:
+        raise argparse.ArgumentTypeError(f"sections are {', '.join(SECTIONS)}, not {text!r}")
+    return chosen
 
 
 def main(argv: list[str] | None = None) -> int:
     args = _parse_args(argv)
     if args.dir is not None:
         args.dir.mkdir(parents=True, exist_ok=True)
+    figures: dict[str, Any] = {"sqlite_version": _sqlite_version()}
+    rtt = args.rtt_ms / 1000
     with tempfile.TemporaryDirectory(prefix="livestats-bench-", dir=args.dir) as made:
         directory = Path(made)
-        cost = asyncio.run(_acquire_cost(directory, args.acquires))
-        _print_cost(cost)
-        print()
-        fidelity = [
-            asyncio.run(
-                _limiter_run(directory, args.processes, rate, args.seconds, args.rtt_ms / 1000)
-            )
-            for rate in args.rates
-        ]
-        _print_fidelity(fidelity, args.processes, args.seconds, args.rtt_ms / 1000)
-        print()
-        simulator = {
-            kind: asyncio.run(_simulator_run(directory, kind, args.processes, args.calls))
-            for kind in ("sqlite", "local")
-        }
-        _print_simulator(simulator, args.processes)
-        print()
-        recovery = asyncio.run(_recovery(directory, args.lease))
-        _print_recovery(recovery)
-        print(f"\nfiles in {directory} (removed on exit)")
-    _common.write_json(
-        args.json,
-        "sqlite_limiter",
-        sqlite_version=_sqlite_version(),
-        acquire_cost=cost,
-        multi_process=fidelity,
-        end_to_end=simulator,
-        recovery=recovery,
-    )
+        if "cost" in args.only:
+            cost = figures["acquire_cost"] = asyncio.run(_acquire_cost(directory, args.acquires))
+            _print_cost(cost)
+            print()
+        if "fidelity" in args.only:
+            fidelity = figures["multi_process"] = [
+                asyncio.run(_limiter_run(directory, args.processes, rate, args.seconds, rtt))
+                for rate in args.rates
+            ]
+            _print_fidelity(fidelity, args.processes, args.seconds, rtt)
+            print()
+        if "simulator" in args.only:
+            simulator = figures["end_to_end"] = {
+                kind: asyncio.run(_simulator_run(directory, kind, args.processes, args.calls))
+                for kind in ("sqlite", "local")
+            }
+            _print_simulator(simulator, args.processes)
+            print()
+        if "recovery" in args.only:
+            recovery = figures["recovery"] = asyncio.run(_recovery(directory, args.lease))
+            _print_recovery(recovery)
+            print()
+        if "priorities" in args.only:
+            priorities = figures["priorities"] = [
+                asyncio.run(
+                    _priority_run(
+                        directory, args.processes, args.seconds, rtt, args.interactive_rate, kind
+                    )
+                )
+                for kind in (Priority.INTERACTIVE, Priority.BULK)
+            ]
+            _print_priorities(priorities, args.processes)
+            print()
+        print(f"files in {directory} (removed on exit)")
+    _common.write_json(args.json, "sqlite_limiter", **figures)
     return 0
 
 

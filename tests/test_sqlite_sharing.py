@@ -413,7 +413,8 @@ async def test_a_refusal_without_recovery_is_never_probed_upward(limiter: SQLite
 
 
 async def test_processes_share_what_was_learned(path: str) -> None:
-    """A refusal in one process lowers the limit for another, once a period for both."""
+    """A refusal in one process lowers the limit for another, once a period for both,
+    and it grows back for both."""
     quota = Quota(100, 1.0)
     results = SPAWN.Queue()
     worker = SPAWN.Process(
@@ -422,7 +423,7 @@ async def test_processes_share_what_was_learned(path: str) -> None:
     )
     worker.start()
     told = await asyncio.to_thread(results.get, True, 60)
-    await asyncio.to_thread(worker.join, 10)
+    refused_by = time.monotonic()  # the worker's refusal was before this
     assert told == (70, 1.0)
     async with SQLiteLimiter(path) as limiter:
         assert limiter.effective_quota("k", quota) == quota  # nothing read yet
@@ -432,6 +433,12 @@ async def test_processes_share_what_was_learned(path: str) -> None:
         assert await no_free_slot(limiter, "k", quota)
         for permit in permits:
             await permit.release(sent=False)
+        await asyncio.sleep(max(0.0, refused_by + quota.period - time.monotonic()))
+        await (await limiter.acquire("k", quota)).release(sent=False)
+        grown = limiter.effective_quota("k", quota)
+        assert grown is not None
+        assert grown.limit >= 70 + recovery_step(100)  # a quiet period: one step back up
+    await asyncio.to_thread(worker.join, 10)
 
 
 # -- quotas set at run time --------------------------------------------------------------

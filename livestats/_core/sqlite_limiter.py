@@ -29,7 +29,11 @@ ticket that may take one now can still have one after it, so a bulk ticket
 ahead that the reserve keeps out does not block an interactive one behind it,
 and an interactive ticket never takes the last slot a bulk ticket ahead of it is
 owed. Each step decides for its own ticket from counts of the line before it
-(an index on the line's order): no step walks the whole line.
+(an index on the line's order): no step walks the whole line. The reserve begins
+with an interactive ask, so the first one after a quiet spell may wait for a
+window a batch filled to turn over (at most a period; it is first in line).
+Tickets keep the head start they were given when they first asked, whatever
+quota is set later.
 
 **Deadlines.** With ``max_wait``, a step that predicts a longer wait (a pause
 that lasts longer; the slot its place in line needs frees later, a slot in
@@ -910,7 +914,7 @@ class SQLiteLimiter:
                     "INSERT INTO livestats_keys (key, interactive_until) VALUES (?, ?)",
                     (key, later),
                 )
-            elif later > until:
+            elif later - until >= _MARK_EVERY:  # a window at most that much shorter
                 db.execute(
                     "UPDATE livestats_keys SET interactive_until = ? WHERE key = ?", (later, key)
                 )
