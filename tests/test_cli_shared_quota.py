@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from livestats.cli._commands import limiter_path
+from livestats.cli._clients import limiter_path
 from livestats.testing import Simulator, TencentSim
 
 OP = "get_room_stats"

@@ -1,37 +1,42 @@
-"""The collection commands: each builds a client from settings and streams results out."""
+"""The collection commands: each builds a client from settings and streams results out.
+
+Every item of the input ends as exactly one outcome: a row, an error row (and a
+line on stderr), or, with ``--resume``, a skip because an earlier run's output
+already holds it. A line that is not one item (extra words, a room without an
+account) is an error row for that line and is never sent. An error that dooms
+the batch (credentials refused, the shared limiter gone) is raised at once,
+without an error row per item: ``livestats`` ends with one line and exit code 2.
+"""
 
 from __future__ import annotations
 
 import argparse
 import contextlib
-import os
+import logging
 import re
 import sys
 from collections.abc import AsyncIterator
 from datetime import date, datetime
-from pathlib import Path
 from types import TracebackType
 from typing import Any, TextIO
 
 from livestats import (
-    ChinaNetCenterClient,
     GiftCount,
-    PolyvClient,
     RoomStats,
     RoomSummary,
-    SQLiteLimiter,
     StreamDuration,
     StreamInfoSample,
-    TencentClient,
     ValidationError,
 )
-from livestats.cli._config import UsageError, load_settings, require
-from livestats.cli._inputs import count_lines, read_ids
-from livestats.cli._output import Writer, columns_of, error_row, open_writer, row_of
-from livestats.cli._progress import Bars, wants_progress
-from livestats.events import EventHandler
+from livestats.cli._clients import chinanetcenter_client, polyv_client, tencent_client
+from livestats.cli._config import UsageError
+from livestats.cli._inputs import Line, Progress, read_lines, stdin_is_terminal
+from livestats.cli._output import Column, Row, Writer, columns_of, error_detail, open_writer
+from livestats.cli._progress import Bars, Step, wants_progress
+from livestats.cli._resume import Done, read_done
 
 __all__ = [
+    "Job",
     "chinanetcenter_durations",
     "polyv_stream_info",
     "tencent_gift_count",
@@ -39,19 +44,48 @@ __all__ = [
     "tencent_rooms",
 ]
 
+logger = logging.getLogger("livestats")
+
+#: The fields that name an item in each result class (a resumed job skips them).
+KEYS: dict[type, tuple[str, ...]] = {
+    RoomStats: ("room_id",),
+    GiftCount: ("room_id", "from_account"),
+    StreamDuration: ("domain", "stream"),
+    StreamInfoSample: ("channel_id",),
+}
+
 
 class Job:
-    """Where one command's rows go, and whether any item failed (exit code 1)."""
+    """Where one command's rows go, and whether any item failed (exit code 1).
 
-    def __init__(self, args: argparse.Namespace, columns: list[str], stdout: TextIO) -> None:
+    ``key``: the fields naming an item, for ``--resume`` (None: the command has
+    no input to resume).
+    """
+
+    def __init__(
+        self,
+        args: argparse.Namespace,
+        columns: list[Column],
+        stdout: TextIO,
+        *,
+        key: tuple[str, ...] | None = None,
+    ) -> None:
         self._columns = columns
         self._file: TextIO | None = None
+        self.done = Done(set(), empty=True)
+        resume = bool(getattr(args, "resume", False))
+        if resume:
+            self.done = _resume(args, columns, key)
         if args.output and args.output != "-":
             try:
-                self._file = open(args.output, "w", encoding="utf-8", newline="")  # noqa: SIM115
+                self._file = open(  # noqa: SIM115
+                    args.output, "a" if resume else "w", encoding="utf-8", newline=""
+                )
             except OSError as exc:
                 raise UsageError(f"cannot write {args.output}: {exc.strerror}") from None
-        self._writer: Writer = open_writer(args.format, self._file or stdout, columns)
+        self._writer: Writer = open_writer(
+            args.format, self._file or stdout, columns, header=self.done.empty
+        )
         self.failed = 0
 
     def __enter__(self) -> Job:
@@ -64,119 +98,85 @@ class Job:
         tb: TracebackType | None,
     ) -> None:
         # Runs on Ctrl-C too: what completed is flushed, a JSON array is closed.
-        self._writer.close()
+        self._writer.close(aborted=exc is not None)
         if self._file is not None:
             self._file.close()
 
     def ok(self, result: Any, **fields: Any) -> None:
         """A row of ``result``'s fields, after ``fields`` (a watch's ``taken_at``)."""
-        self._writer.write({**fields, **row_of(result)})
+        self._writer.write(Row.of(result, **fields))
 
     def fail(self, key: dict[str, Any], error: BaseException, **fields: Any) -> None:
+        """An error row and a line on stderr; an error that dooms the job is raised instead."""
+        if getattr(error, "dooms_batch", False):
+            raise error
         self.failed += 1
-        self._writer.write(error_row(self._columns, {**fields, **key}, error))
-        print(f"livestats: {_key_text(key)}: {type(error).__name__}: {error}", file=sys.stderr)
+        values = dict.fromkeys(c.name for c in self._columns)
+        values.update(fields)
+        values.update(key)
+        self._writer.write(Row(values, error))
+        what = " ".join(str(value) for value in key.values() if value is not None)
+        print(f"livestats: {what}: {type(error).__name__}: {error_detail(error)}", file=sys.stderr)
 
     @property
     def exit_code(self) -> int:
         return 1 if self.failed else 0
 
 
-def _key_text(key: dict[str, Any]) -> str:
-    return " ".join(str(value) for value in key.values() if value is not None)
+def _resume(args: argparse.Namespace, columns: list[Column], key: tuple[str, ...] | None) -> Done:
+    if key is None:
+        raise UsageError("--resume is for commands that read ids")
+    if not args.output or args.output == "-":
+        raise UsageError("--resume needs -o FILE: the output of the run to carry on")
+    if args.format not in ("jsonl", "csv"):
+        raise UsageError("--resume needs --format jsonl or csv (rows it can append to)")
+    names = [*(c.name for c in columns), "error", "error_type"]
+    done = read_done(args.output, args.format, names, key)
+    logger.info("resuming: %d items already in %s are skipped", len(done), args.output)
+    return done
 
 
 def _ids_given(args: argparse.Namespace) -> None:
     """Refuse a call whose input cannot work, before any output is written."""
     if args.ids and args.input:
         raise UsageError("give ids as arguments or with --input, not both")
-    if args.input and args.input != "-" and not os.access(args.input, os.R_OK):
-        raise UsageError(f"cannot read {args.input}")
-    if not args.ids and not args.input and sys.stdin.isatty():
+    if not args.ids and not args.input and stdin_is_terminal():
         raise UsageError("no ids: give them as arguments, with --input FILE, or on stdin")
 
 
-# -- clients from settings -------------------------------------------------------------
+def _words(text: str) -> list[str]:
+    return [word for word in re.split(r"[\s,]+", text) if word]
 
 
-def limiter_path() -> Path:
-    """Where the command line keeps the quotas every run on this machine shares.
-
-    ``$LIVESTATS_LIMITER_PATH``, else ``$XDG_CACHE_HOME/livestats/quotas.sqlite3``,
-    else ``~/.cache/livestats/quotas.sqlite3``: per user, so two overlapping cron
-    jobs of one user spend each quota together, never twice.
-    """
-    given = os.environ.get("LIVESTATS_LIMITER_PATH")
-    if given:
-        return Path(given)
-    cache = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(cache) / "livestats" / "quotas.sqlite3"
-
-
-def shared_file_limiter() -> SQLiteLimiter:
-    """The limiter of every client the command line makes: one SQLite file per user."""
-    return SQLiteLimiter(limiter_path())
+async def single_ids(
+    lines: AsyncIterator[Line], job: Job, step: Step, *, key: str, what: str
+) -> AsyncIterator[str]:
+    """One id per line; a line of several words is an error row for that line, not a request."""
+    async for line in lines:
+        words = line.text.split()
+        if len(words) != 1:
+            error = ValidationError(f"{line.where}: expected one {what}, not {len(words)} words")
+            job.fail({key: line.text}, error)
+            step.advance(ok=False)
+            continue
+        if (words[0],) in job.done:
+            step.advance(skipped=True)
+            continue
+        yield words[0]
 
 
-def tencent_client(
-    args: argparse.Namespace, *, on_event: EventHandler | None = None
-) -> TencentClient:
-    settings = load_settings("tencent", config=args.config)
-    for name in ("base_url", "region"):
-        if getattr(args, name, None):
-            settings[name] = getattr(args, name)
-    require(settings, "tencent", "sdkappid", "identifier")
-    if not settings.get("secret_key") and not settings.get("usersig"):
-        raise UsageError(
-            "missing tencent settings: set LIVESTATS_TENCENT_SECRET_KEY or "
-            "LIVESTATS_TENCENT_USERSIG (or secret_key / usersig under [tencent] in the config file)"
-        )
-    return TencentClient(
-        settings["sdkappid"],
-        settings["identifier"],
-        secret_key=settings.get("secret_key") or None,
-        usersig=settings.get("usersig") or None,
-        region=settings.get("region") or "china",
-        base_url=settings.get("base_url") or None,
-        on_event=on_event,
-        limiter=shared_file_limiter(),
-    )
-
-
-def chinanetcenter_client(
-    args: argparse.Namespace, *, on_event: EventHandler | None = None
-) -> ChinaNetCenterClient:
-    settings = load_settings("chinanetcenter", config=args.config)
-    if args.base_url:
-        settings["base_url"] = args.base_url
-    require(settings, "chinanetcenter", "username", "api_key")
-    try:
-        max_domains = int(settings.get("max_domains_per_request") or 1)
-    except ValueError:
-        raise UsageError("max_domains_per_request must be a whole number") from None
-    return ChinaNetCenterClient(
-        settings["username"],
-        settings["api_key"],
-        base_url=settings.get("base_url") or None,
-        time_zone=args.time_zone or settings.get("time_zone") or "GMT+08:00",
-        max_domains_per_request=max_domains,
-        on_event=on_event,
-        limiter=shared_file_limiter(),
-    )
-
-
-def polyv_client(args: argparse.Namespace, *, on_event: EventHandler | None = None) -> PolyvClient:
-    settings = load_settings("polyv", config=args.config)
-    if args.base_url:
-        settings["base_url"] = args.base_url
-    require(settings, "polyv", "app_id", "app_secret")
-    return PolyvClient(
-        settings["app_id"],
-        settings["app_secret"],
-        base_url=settings.get("base_url") or None,
-        on_event=on_event,
-        limiter=shared_file_limiter(),
-    )
+async def collect(results: Any, job: Job, step: Step, *, key: Any, rows: Any = None) -> None:
+    """Write each result of a bulk call as it completes; ``rows``: a value's rows."""
+    async with contextlib.aclosing(results):
+        async for result in results:
+            if result.error is None:
+                for value in rows(result.value) if rows is not None else [result.value]:
+                    job.ok(value)
+            else:
+                for failed in key(result.key):
+                    job.fail(failed, result.error)
+            step.advance(ok=result.ok)
+    step.finish()
 
 
 # -- Tencent ---------------------------------------------------------------------------
@@ -188,79 +188,119 @@ async def tencent_room_stats(args: argparse.Namespace) -> int:
         raise UsageError("--all collects every room: give no ids with it")
     if not args.all:
         _ids_given(args)
-    client = tencent_client(args)
-    quota = client.quotas["get_room_stats"]
+    bars = Bars(wants_progress(args.progress))
+    client = tencent_client(args, on_event=bars.on_event)
+    columns = columns_of(RoomStats)
     async with client:
-        with (
-            Bars(wants_progress(args.progress)) as bars,
-            Job(args, columns_of(RoomStats), bars.output()) as job,
-        ):
+        with Job(args, columns, bars.output(), key=KEYS[RoomStats]) as job, bars:
+            ids: AsyncIterator[str]
             if args.all:
-                ids: AsyncIterator[str] = (room.room_id async for room in client.iter_rooms())
-                total = None
+                listing = bars.step(
+                    "rooms listed",
+                    operation="get_room_list",
+                    quota=client.effective_quota("get_room_list"),
+                )
+                step = bars.step(
+                    "room stats",
+                    operation="get_room_stats",
+                    quota=client.effective_quota("get_room_stats"),
+                )
+                ids = _every_room(client.iter_rooms(), job, listing, step)
             else:
-                ids, total = read_ids(args.ids, args.input), count_lines(args.ids, args.input)
-            step = bars.step("room stats", total=total, quota=quota)
+                source = Progress.of(args.ids)
+                step = bars.step(
+                    "room stats",
+                    operation="get_room_stats",
+                    quota=client.effective_quota("get_room_stats"),
+                    source=source,
+                )
+                lines = read_lines(args.ids, args.input, source)
+                ids = single_ids(lines, job, step, key="room_id", what="room id")
             results = client.get_room_stats_many(ids, concurrency=args.concurrency)
-            async with contextlib.aclosing(results):
-                async for result in results:
-                    if result.error is None:
-                        job.ok(result.value)
-                    else:
-                        job.fail({"room_id": result.key}, result.error)
-                    step.advance(ok=result.ok)
-            step.finish()
+            await collect(results, job, step, key=lambda room: [{"room_id": room}])
         return job.exit_code
 
 
-async def _pairs(lines: AsyncIterator[str], account: str | None) -> AsyncIterator[Any]:
+async def _every_room(
+    rooms: AsyncIterator[RoomSummary], job: Job, listing: Step, step: Step
+) -> AsyncIterator[str]:
+    """The ids of the room list as it is read; the stats step's total once it is all read."""
+    count = 0
+    async for room in rooms:
+        count += 1
+        listing.advance()
+        if (room.room_id,) in job.done:
+            step.advance(skipped=True)
+            continue
+        yield room.room_id
+    listing.finish()
+    step.set_total(count)
+
+
+async def _pairs(
+    lines: AsyncIterator[Line], account: str | None, job: Job, step: Step
+) -> AsyncIterator[tuple[str, str]]:
     """``room account`` per line (space, tab or comma between), or ``room`` with --account."""
     async for line in lines:
-        parts = re.split(r"[\s,]+", line, maxsplit=1)
-        if len(parts) == 2:
-            yield (parts[0], parts[1])
-        elif account:
-            yield (parts[0], account)
-        else:
-            yield (line,)  # comes back as a ValidationError row: no item is lost
+        words = _words(line.text)
+        if len(words) == 1 and account:
+            words.append(account)
+        if len(words) != 2:
+            said = (
+                "a room without an account: give 'room account', or --account"
+                if len(words) == 1
+                else f"expected 'room account', not {len(words)} words"
+            )
+            job.fail(
+                {"room_id": line.text, "from_account": None},
+                ValidationError(f"{line.where}: {said}"),
+            )
+            step.advance(ok=False)
+            continue
+        if tuple(words) in job.done:
+            step.advance(skipped=True)
+            continue
+        yield (words[0], words[1])
 
 
 async def tencent_gift_count(args: argparse.Namespace) -> int:
     """Gift statistics for ``room account`` pairs (or rooms with ``--account``)."""
     _ids_given(args)
-    client = tencent_client(args)
-    quota = client.quotas["get_gift_count"]
+    if not args.account and any(len(_words(arg)) == 1 for arg in args.ids if arg != "-"):
+        raise UsageError(
+            "gift-count needs the receiver: give --account ACCOUNT, or 'room account' pairs"
+        )
+    bars = Bars(wants_progress(args.progress))
+    client = tencent_client(args, on_event=bars.on_event)
     async with client:
-        with (
-            Bars(wants_progress(args.progress)) as bars,
-            Job(args, columns_of(GiftCount), bars.output()) as job,
-        ):
-            step = bars.step("gift counts", total=count_lines(args.ids, args.input), quota=quota)
-            pairs = _pairs(read_ids(args.ids, args.input), args.account)
+        with Job(args, columns_of(GiftCount), bars.output(), key=KEYS[GiftCount]) as job, bars:
+            source = Progress.of(args.ids)
+            step = bars.step(
+                "gift counts",
+                operation="get_gift_count",
+                quota=client.effective_quota("get_gift_count"),
+                source=source,
+            )
+            pairs = _pairs(read_lines(args.ids, args.input, source), args.account, job, step)
             results = client.get_gift_count_many(pairs, concurrency=args.concurrency)
-            async with contextlib.aclosing(results):
-                async for result in results:
-                    if result.error is None:
-                        job.ok(result.value)
-                    else:
-                        key = result.key if isinstance(result.key, tuple) else (result.key,)
-                        room, account = (*key, None, None)[:2]
-                        job.fail({"room_id": room, "from_account": account}, result.error)
-                    step.advance(ok=result.ok)
-            step.finish()
+            await collect(
+                results,
+                job,
+                step,
+                key=lambda pair: [{"room_id": pair[0], "from_account": pair[1]}],
+            )
         return job.exit_code
 
 
 async def tencent_rooms(args: argparse.Namespace) -> int:
     """Every room of the app, from ``get_room_list``."""
-    client = tencent_client(args)
+    bars = Bars(wants_progress(args.progress))
+    client = tencent_client(args, on_event=bars.on_event)
     async with client:
-        with (
-            Bars(wants_progress(args.progress)) as bars,
-            Job(args, columns_of(RoomSummary), bars.output()) as job,
-        ):
-            # Rooms, not calls (a call lists up to 20): no rate against the call quota.
-            step = bars.step("rooms", total=None, quota=None)
+        with Job(args, columns_of(RoomSummary), bars.output()) as job, bars:
+            step = bars.step(
+                "rooms", operation="get_room_list", quota=client.effective_quota("get_room_list")
+            )
             async for room in client.iter_rooms():
                 job.ok(room)
                 step.advance()
@@ -271,8 +311,12 @@ async def tencent_rooms(args: argparse.Namespace) -> int:
 # -- ChinaNetCenter ----------------------------------------------------------------------
 
 
-async def _domain_streams(args: argparse.Namespace) -> dict[str, list[str]]:
-    """``--domain D STREAM...``, or lines of ``domain app/stream`` from --input or stdin."""
+async def domain_streams(args: argparse.Namespace) -> dict[str, list[str]]:
+    """``--domain D STREAM...``, or lines of ``domain app/stream`` from --input or stdin.
+
+    All read before anything is sent (a query is per domain), so a bad line is a
+    usage error naming it.
+    """
     wanted: dict[str, list[str]] = {}
     if args.domain:
         if args.input:
@@ -281,11 +325,15 @@ async def _domain_streams(args: argparse.Namespace) -> dict[str, list[str]]:
             raise UsageError("--domain needs stream names (app/stream) as arguments")
         return {args.domain: list(args.ids)}
     _ids_given(args)
-    async for line in read_ids(args.ids, args.input):
-        domain, _, stream = line.replace(",", " ").partition(" ")
-        if not stream.strip():
-            raise UsageError(f"expected 'domain app/stream' per line, got {line!r}")
-        wanted.setdefault(domain, []).append(stream.strip())
+    async for line in read_lines(args.ids, args.input):
+        words = _words(line.text)
+        if len(words) != 2:
+            raise UsageError(
+                f"{line.where}: expected 'domain app/stream', not {len(words)} words"
+                " (or give --domain and the streams)"
+            )
+        domain, stream = words
+        wanted.setdefault(domain, []).append(stream)
     if not wanted:
         raise UsageError("no streams: give lines of 'domain app/stream'")
     return wanted
@@ -302,37 +350,45 @@ def _date(text: str | None, flag: str) -> date | None:
 
 async def chinanetcenter_durations(args: argparse.Namespace) -> int:
     """Push durations, one query per domain so one domain's failure spares the others."""
-    wanted = await _domain_streams(args)
+    wanted = await domain_streams(args)
     date_from, date_to = _date(args.date_from, "--from"), _date(args.date_to, "--to")
-    client = chinanetcenter_client(args)
+    bars = Bars(wants_progress(args.progress))
+    client = chinanetcenter_client(args, on_event=bars.on_event)
     try:
         client.check_period(date_from, date_to)
     except ValidationError as err:
         raise UsageError(
             str(err).replace("date_from", "--from").replace("date_to", "--to")
         ) from None
+    key = KEYS[StreamDuration]
     async with client:
-        with (
-            Bars(wants_progress(args.progress)) as bars,
-            Job(args, columns_of(StreamDuration), bars.output()) as job,
-        ):
+        with Job(args, columns_of(StreamDuration), bars.output(), key=key) as job, bars:
+            left = {
+                domain: todo
+                for domain, streams in wanted.items()
+                if (todo := [s for s in streams if (domain, s) not in job.done])
+            }
             step = bars.step(
-                "domains", total=len(wanted), quota=client.quotas["get_stream_durations"]
+                "domains",
+                operation="get_stream_durations",
+                quota=client.effective_quota("get_stream_durations"),
+                total=len(wanted),
             )
-
+            for _ in range(len(wanted) - len(left)):
+                step.advance(skipped=True)
+            if not left:
+                step.finish()
+                return job.exit_code
             results = client.get_stream_durations_many(
-                wanted, date_from=date_from, date_to=date_to, concurrency=len(wanted)
+                left, date_from=date_from, date_to=date_to, concurrency=len(left)
             )
-            async with contextlib.aclosing(results):
-                async for result in results:
-                    if result.error is None:
-                        for duration in result.value or []:
-                            job.ok(duration)
-                    else:
-                        for stream in wanted[result.key]:
-                            job.fail({"domain": result.key, "stream": stream}, result.error)
-                    step.advance(ok=result.ok)
-            step.finish()
+            await collect(
+                results,
+                job,
+                step,
+                key=lambda domain: [{"domain": domain, "stream": s} for s in left[domain]],
+                rows=lambda durations: durations or [],
+            )
         return job.exit_code
 
 
@@ -355,27 +411,28 @@ async def polyv_stream_info(args: argparse.Namespace) -> int:
     """Stream monitor samples of channels: a row per sample, an error row per failed channel."""
     _ids_given(args)
     start, end = _moment(args.start, "--start"), _moment(args.end, "--end")
-    client = polyv_client(args)
+    bars = Bars(wants_progress(args.progress))
+    client = polyv_client(args, on_event=bars.on_event)
+    key = KEYS[StreamInfoSample]
     async with client:
-        with (
-            Bars(wants_progress(args.progress)) as bars,
-            Job(args, columns_of(StreamInfoSample), bars.output()) as job,
-        ):
+        with Job(args, columns_of(StreamInfoSample), bars.output(), key=key) as job, bars:
+            source = Progress.of(args.ids)
             step = bars.step(
                 "channels",
-                total=count_lines(args.ids, args.input),
-                quota=client.quotas["get_stream_info"],
+                operation="get_stream_info",
+                quota=client.effective_quota("get_stream_info"),
+                source=source,
             )
+            lines = read_lines(args.ids, args.input, source)
+            channels = single_ids(lines, job, step, key="channel_id", what="channel id")
             results = client.get_stream_info_many(
-                read_ids(args.ids, args.input), start=start, end=end, concurrency=args.concurrency
+                channels, start=start, end=end, concurrency=args.concurrency
             )
-            async with contextlib.aclosing(results):
-                async for result in results:
-                    if result.error is None:
-                        for sample in result.value or []:
-                            job.ok(sample)
-                    else:
-                        job.fail({"channel_id": result.key}, result.error)
-                    step.advance(ok=result.ok)
-            step.finish()
+            await collect(
+                results,
+                job,
+                step,
+                key=lambda channel: [{"channel_id": channel}],
+                rows=lambda samples: samples or [],
+            )
         return job.exit_code

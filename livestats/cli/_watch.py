@@ -16,7 +16,7 @@ import argparse
 import contextlib
 import sys
 from collections.abc import AsyncGenerator, Callable, Iterator
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from livestats import (
@@ -29,17 +29,11 @@ from livestats import (
     TencentClient,
     ValidationError,
 )
-from livestats.cli._commands import (
-    Job,
-    _domain_streams,
-    _ids_given,
-    chinanetcenter_client,
-    polyv_client,
-    tencent_client,
-)
+from livestats.cli._clients import chinanetcenter_client, polyv_client, tencent_client
+from livestats.cli._commands import Job, _ids_given, domain_streams
 from livestats.cli._config import UsageError
-from livestats.cli._inputs import read_ids
-from livestats.cli._output import columns_of
+from livestats.cli._inputs import read_lines
+from livestats.cli._output import Column, columns_of
 from livestats.cli._progress import wants_progress
 from livestats.events import EventHandler
 
@@ -52,7 +46,7 @@ __all__ = ["chinanetcenter_watch", "polyv_watch", "tencent_watch"]
 TAKEN_AT = "taken_at"
 
 #: Writes one sweep's rows to the job.
-Rows = Callable[[Job, Sweep[Any, Any], str], None]
+Rows = Callable[[Job, Sweep[Any, Any], datetime], None]
 
 
 def _exporter(args: argparse.Namespace, provider: str) -> Exporter | None:
@@ -76,7 +70,7 @@ async def _watch(
     client: TencentClient | PolyvClient | ChinaNetCenterClient,
     sweeps: AsyncGenerator[Sweep[Any, Any], None],
     *,
-    columns: list[str],
+    columns: list[Column],
     rows: Rows,
     noun: str,
 ) -> int:
@@ -89,12 +83,13 @@ async def _watch(
             stack.push_async_callback(exporter.close)
             url = await exporter.serve(args.metrics_host, args.metrics_port)
             print(f"livestats: serving metrics at {url}", file=sys.stderr, flush=True)
-        job = stack.enter_context(Job(args, [TAKEN_AT, *columns], sys.stdout))
+        taken_at = Column(TAKEN_AT, datetime)
+        job = stack.enter_context(Job(args, [taken_at, *columns], sys.stdout))
         sweeps = await stack.enter_async_context(contextlib.aclosing(sweeps))
         count = 0
         async for sweep in sweeps:
             count += 1
-            rows(job, sweep, sweep.started_at.isoformat())
+            rows(job, sweep, sweep.started_at)
             if exporter is not None:
                 exporter.record(sweep)
             if progress:
@@ -117,6 +112,17 @@ def _usage() -> Iterator[None]:
         raise UsageError(str(err)) from None
 
 
+async def _ids(arguments: list[str], path: str | None, what: str) -> list[str]:
+    """The ids to watch, all read first (every sweep asks for each); a bad line is a usage error."""
+    ids = []
+    async for line in read_lines(arguments, path):
+        words = line.text.split()
+        if len(words) != 1:
+            raise UsageError(f"{line.where}: expected one {what}, not {len(words)} words")
+        ids.append(words[0])
+    return ids
+
+
 def _on_event(exporter: Exporter | None) -> EventHandler | None:
     return None if exporter is None else exporter.collector
 
@@ -124,7 +130,7 @@ def _on_event(exporter: Exporter | None) -> EventHandler | None:
 # -- Tencent ---------------------------------------------------------------------------
 
 
-def _room_rows(job: Job, sweep: Sweep[Any, Any], taken_at: str) -> None:
+def _room_rows(job: Job, sweep: Sweep[Any, Any], taken_at: datetime) -> None:
     for result in sweep.results:
         if result.error is None:
             job.ok(result.value, taken_at=taken_at)
@@ -138,7 +144,7 @@ async def tencent_watch(args: argparse.Namespace) -> int:
         raise UsageError("give room ids as arguments or with --rooms, not both")
     room_ids: list[str] | None = None
     if args.ids or args.rooms:
-        room_ids = [room async for room in read_ids(args.ids, args.rooms)]
+        room_ids = await _ids(args.ids, args.rooms, "room id")
         if not room_ids:
             raise UsageError(f"no room ids in {args.rooms}")
     exporter = _exporter(args, "tencent")
@@ -153,7 +159,7 @@ async def tencent_watch(args: argparse.Namespace) -> int:
 # -- Polyv -----------------------------------------------------------------------------
 
 
-def _sample_rows(job: Job, sweep: Sweep[Any, Any], taken_at: str) -> None:
+def _sample_rows(job: Job, sweep: Sweep[Any, Any], taken_at: datetime) -> None:
     """A channel's latest sample; a channel with no sample in the window has no row."""
     for result in sweep.results:
         if result.error is None:
@@ -166,7 +172,7 @@ def _sample_rows(job: Job, sweep: Sweep[Any, Any], taken_at: str) -> None:
 async def polyv_watch(args: argparse.Namespace) -> int:
     """The latest stream sample of each channel every ``--every`` seconds."""
     _ids_given(args)
-    channels = [channel async for channel in read_ids(args.ids, args.input)]
+    channels = await _ids(args.ids, args.input, "channel id")
     if not channels:
         raise UsageError("no channel ids given")
     exporter = _exporter(args, "polyv")
@@ -191,9 +197,9 @@ async def polyv_watch(args: argparse.Namespace) -> int:
 
 async def chinanetcenter_watch(args: argparse.Namespace) -> int:
     """Today's push duration of each stream every ``--every`` seconds, one query per domain."""
-    wanted = await _domain_streams(args)
+    wanted = await domain_streams(args)
 
-    def rows(job: Job, sweep: Sweep[Any, Any], taken_at: str) -> None:
+    def rows(job: Job, sweep: Sweep[Any, Any], taken_at: datetime) -> None:
         for result in sweep.results:
             if result.error is None:
                 for duration in result.value or []:
