@@ -7,7 +7,7 @@ import time
 from multiprocessing.synchronize import Barrier, Event
 from typing import Any
 
-from livestats import Quota, RedisLimiter, TencentClient
+from livestats import Priority, Quota, RedisLimiter, TencentClient
 
 
 def collect_room_stats(
@@ -78,5 +78,75 @@ def hold_slots(
         ready.set()
         await asyncio.sleep(3600)  # killed long before
         del waiters
+
+    asyncio.run(main())
+
+
+def bulk_batch(
+    *,
+    redis_url: str,
+    key_prefix: str,
+    quota: tuple[int, float],
+    calls: int,
+    concurrency: int,
+    latency: float,
+    go: Event,
+    results: Any,
+) -> None:
+    """A batch: ``calls`` BULK slots of key "k", ``concurrency`` at a time, each held
+    ``latency`` seconds (the request) and released as answered.
+
+    Puts "ready" once it knows the server, waits for ``go``, then puts the
+    (``time.monotonic``) moment of every grant.
+    """
+
+    async def main() -> None:
+        async with RedisLimiter(redis_url, key_prefix=key_prefix) as limiter:
+            paced = Quota(*quota)
+            await (await limiter.acquire("k", paced, priority=Priority.BULK)).release(sent=False)
+            results.put("ready")
+            go.wait()  # blocks the loop, which has nothing to do yet
+            arrivals: list[float] = []
+            left = iter(range(calls))
+
+            async def worker() -> None:
+                for _ in left:
+                    permit = await limiter.acquire("k", paced, priority=Priority.BULK)
+                    arrivals.append(time.monotonic())
+                    await asyncio.sleep(latency)
+                    await permit.release()
+
+            await asyncio.gather(*(worker() for _ in range(concurrency)))
+            results.put(arrivals)
+
+    asyncio.run(main())
+
+
+def queue_waiters(
+    *,
+    redis_url: str,
+    key_prefix: str,
+    quota: tuple[int, float],
+    waiters: int,
+    ready: Event,
+    results: Any,
+) -> None:
+    """Queue ``waiters`` acquires of key "k" at once and keep every permit.
+
+    Sets ``ready`` once their tickets are in Redis's line; puts each grant as it
+    comes: (``time.monotonic`` moment, ``repr`` of the permit).
+    """
+
+    async def main() -> None:
+        async with RedisLimiter(redis_url, key_prefix=key_prefix) as limiter:
+
+            async def one() -> None:
+                permit = await limiter.acquire("k", Quota(*quota))
+                results.put((time.monotonic(), repr(permit)))
+
+            tasks = [asyncio.ensure_future(one()) for _ in range(waiters)]
+            await asyncio.sleep(0.3)  # every ticket is in Redis's line
+            ready.set()
+            await asyncio.gather(*tasks)
 
     asyncio.run(main())

@@ -111,7 +111,7 @@ async def test_a_cancelled_waiter_gives_up_its_place(limiter: RedisLimiter, redi
     doomed.cancel()
     with pytest.raises(asyncio.CancelledError):
         await doomed
-    assert await redis.zcard(limiter.keys("k")["queue"]) == 1  # only the survivor waits
+    assert await redis.zcard(limiter.keys("k")["queue:i"]) == 1  # only the survivor waits
     await held.release()
     permit = await asyncio.wait_for(survivor, 2.0)
     await permit.release()
@@ -165,12 +165,12 @@ async def test_a_ticket_nobody_renews_lapses(redis_url: str, redis: Redis) -> No
         held = await limiter.acquire("k", quota)
         keys = limiter.keys("k")
         # A waiter of a process that died: first in line, then never heard from again.
-        await redis.zadd(keys["queue"], {"ghost": 0})
+        await redis.zadd(keys["queue:i"], {"ghost": 0})
         await redis.zadd(keys["alive"], {"ghost": 0})
         await held.release()
         permit = await asyncio.wait_for(limiter.acquire("k", quota), 3.0)
         await permit.release()
-        assert await redis.zscore(keys["queue"], "ghost") is None
+        assert await redis.zscore(keys["queue:i"], "ghost") is None
 
 
 async def test_redis_unreachable_is_a_typed_error_by_default() -> None:

@@ -10,9 +10,39 @@ the slots in Redis instead, with the same rules:
   (``TIME``), so hosts whose clocks disagree still share one window;
 - a slot whose holder vanished (a crashed process) frees itself ``lease`` seconds
   plus one period after it was taken;
-- waiters are served first come, first served across processes: each takes a
-  ticket, ordered by the server time it first asked, and slots go to tickets in
-  that order. A ticket not renewed for ``ticket_ttl`` (its process died) is dropped.
+- waiters are served in one line across processes: each takes a ticket, ordered
+  by the server time it first asked, an interactive one's counted
+  :data:`~livestats._core.sharing.HEAD_START` periods earlier (the tickets of each
+  priority are a sorted set of their own, so finding the first of each is cheap).
+  A ticket not renewed for ``ticket_ttl`` (its process died) is dropped.
+
+The rules of :mod:`livestats._core.sharing`, as the scripts keep them (their Lua
+copies of its functions are ``_RULES``, tested against the Python):
+
+- *reserve*: an interactive ask writes the server time to ``ilast``; while it is
+  less than ``interactive_window`` old, a bulk ticket is granted only while fewer
+  than ``limit - reserve(limit)`` slots are in flight or cooling, and it reserves a
+  cooling slot only within that limit too (so the slots that free first stay for
+  interactive callers). A bulk ticket that may not have a slot does not hold up an
+  interactive one behind it;
+- *deadlines*: a caller with ``max_wait`` asks for an estimate, and the script
+  tells it when its slot is likely (the cooling slot it would get once every ticket
+  ahead was served; a period from now if that is a slot still in flight). A caller
+  whose estimate, reserved slot, pause or blackout lies past its deadline is told
+  at once and hands its ticket or grant back; ``max_wait=0`` leaves the line in the
+  very script that found no free slot. A reserved grant handed back unused cools
+  until the moment it was reserved for, as the slot it came from would have;
+- *learned limits*: ``refused`` lowers the limit in ``learn`` (low, since, recover)
+  in one script, at most once a period, and every step grants by the effective
+  limit of :func:`~livestats._core.sharing.effective_limit`, computed from the
+  server's clock; a limit grown back to the quota is forgotten;
+- *quotas set at run time*: ``set_quota`` writes ``quota`` (limit, period and burst,
+  or ``off``), which every step uses instead of the caller's, forgets ``learn``,
+  and nudges every process with a ticket in line, so its waiters are served by the
+  new quota after one more trip. Every reply carries the quota in force, so
+  :meth:`RedisLimiter.effective_quota` answers without a trip; a key that is off
+  costs no trip at all (the limiter asks again at most once a second while it is
+  used, to see a quota set elsewhere).
 
 How it stays cheap at fleet scale. Every exchange with Redis is one Lua script
 (``_STEP``) that does everything a process has to say about one quota key at once:
@@ -64,19 +94,30 @@ connections but never answers costs one timeout. Then, per fault:
 
 Memory stays bounded: a quota key holds at most N slots, one ticket per waiter, a
 grant record per slot handed out, and one list per waiting process; every key
-expires once unused.
+expires once unused. The settings outlive the traffic: ``ilast`` lives the
+interactive window (two periods, a minute at least); a learned limit until it has
+grown back (one that never grows back, and a quota set at run time: a day after the
+key was last used; they are also lost with Redis's data, and the callers' quotas
+apply again).
 
 Keys, for a quota key ``Q`` (``tencent:1400000000:get_room_stats``, say) and the
 default prefix::
 
     livestats:{Q}:slots    sorted set: released slot -> when it is free (server µs)
     livestats:{Q}:busy     sorted set: slot in flight -> when it counts as abandoned
-    livestats:{Q}:queue    sorted set: waiting ticket -> when it first asked
+    livestats:{Q}:queue:i  sorted set: interactive ticket -> when it asked, less a head start
+    livestats:{Q}:queue:b  sorted set: bulk ticket -> when it first asked
     livestats:{Q}:alive    sorted set: waiting ticket -> when it lapses
     livestats:{Q}:grant    hash: ticket -> server µs from which its slot may be used
     livestats:{Q}:meta     hash: the server run that holds this state, blocked-until
     livestats:{Q}:pause    string: server µs until which nothing is handed out
+    livestats:{Q}:ilast    string: server µs of the last interactive ask
+    livestats:{Q}:learn    hash: the learned limit: low, since (server µs), recover
+    livestats:{Q}:quota    string: the quota set at run time, "limit period burst" or "off"
     livestats:{Q}:inbox:P  list: grants for the waiters of process P
+    livestats:{Q}:seen:P   string: process P was heard from lately
+
+A ticket is ``P.i…`` or ``P.b…``: the process that waits with it, and its priority.
 
 The braces are a Redis Cluster hash tag: one quota's keys live on one node.
 Needs Redis 6.2 or later (or Valkey).
@@ -89,18 +130,28 @@ import bisect
 import contextlib
 import itertools
 import logging
+import math
 import random
 import secrets
 from collections import deque
 from collections.abc import AsyncGenerator, Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING, Any, Literal
 
+import attrs
 from yarl import URL
 
 from livestats._core.clock import Clock
 from livestats._core.limiter import Paused, Permit
 from livestats._core.loops import close_at_loop_shutdown
 from livestats._core.quota import Quota
+from livestats._core.sharing import (
+    HEAD_START,
+    Priority,
+    WaitExceeded,
+    decreased,
+    interactive_window,
+    reserve,
+)
 from livestats._core.validate import check_seconds, check_text, shown
 from livestats.errors import ConfigurationError, LimiterUnavailableError
 
@@ -112,7 +163,29 @@ __all__ = ["RedisLimiter"]
 logger = logging.getLogger("livestats")
 
 _US = 1_000_000
-_OK, _PAUSED, _LOST = 0, 2, 3
+_OK, _PAUSED, _LOST, _OFF = 0, 2, 3, 4
+#: The Redis keys the step script works on, in its KEYS order.
+_STEP_KEYS = (
+    "slots",
+    "busy",
+    "queue:i",
+    "queue:b",
+    "alive",
+    "meta",
+    "grant",
+    "pause",
+    "quota",
+    "learn",
+    "ilast",
+)
+#: How long a quota set at run time, and a learned limit that never grows back, are
+#: kept in Redis after the key was last used.
+_SETTING_TTL = 24 * 3600.0
+#: A process that knows its key is not paced asks Redis again at most this often (while
+#: the key is used), so a quota set by another process reaches it within that time.
+_RECHECK = 1.0
+#: The line of a key ``set_quota`` met before any acquire (the next acquire says its quota).
+_UNSET = Quota(1, 1.0)
 #: How long an ambiguous loss (a marker missing on a young server) blocks grants,
 #: while processes that held slots report in (they retry every _MAX_BACKOFF at most).
 _GRACE = 0.5
@@ -128,21 +201,66 @@ _BATCH = 1000
 #: How long a cancelled caller waits, at most, for Redis to confirm it left the line.
 _LEAVE_WAIT = 1.0
 
-# KEYS: slots, busy, queue, alive, meta, grant, pause.
-# ARGV: limit, period, lease, ttl, blackout, grace, deadline (0: none), me, inbox prefix,
-#   known run ('' if none), seen prefix, seen ttl; then n releases (token, hold, sent);
-#   n adopts (token, hold or -1 for in flight); n leaves (ticket); n asks (ticket).
-#   Times in server microseconds.
-# Returns {now, status, wait, run, ticket, delay, ticket, delay, ...}: the grants for
-# the caller's tickets, each usable `delay` µs after `now`. Grants for other processes go
-# to their inboxes as ' ticket start ticket start ...' (server µs).
-_STEP = """
-local slots, busy, queue, alive, meta, grant, pause =
-  KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7]
-local limit, period, lease, ttl = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]),
-  tonumber(ARGV[4])
-local blackout, grace, deadline = tonumber(ARGV[5]), tonumber(ARGV[6]), tonumber(ARGV[7])
-local me, inbox, known, seen, seen_ttl = ARGV[8], ARGV[9], ARGV[10], ARGV[11], ARGV[12]
+# The rules of livestats._core.sharing, in Lua, for the scripts below (times in server
+# microseconds). tests/test_redis_sharing.py checks them against the Python ones.
+_RULES = """
+local HEAD_START = 3
+local function reserve(limit) return math.floor(limit / 10) end
+local function window(period) return math.max(2 * period, 60000000) end
+local function step(limit) return math.max(1, math.ceil(limit * 0.04)) end
+local function decreased(current) return math.max(1, math.floor(current * 0.7)) end
+local function effective(configured, period, low, since, recover, now)
+  if not low then return configured end
+  if not recover then return math.min(configured, low) end
+  local quiet = math.max(0, math.floor((now - since) / period))
+  return math.min(configured, low + quiet * step(configured))
+end
+-- The quota in force: the one set at run time (KEYS quota: 'off' or 'limit period burst'),
+-- else the caller's. Returns off, limit, period, burst.
+local function configured(key, limit, period, burst)
+  local set = redis.call('GET', key)
+  if not set then return false, limit, period, burst end
+  if set == 'off' then return true, limit, period, burst end
+  local l, p, b = string.match(set, '^(%d+) (%d+) (%d+)$')
+  return false, tonumber(l), tonumber(p), tonumber(b)
+end
+-- Tell every process with a ticket in these lines to ask again.
+local function nudge(lines, inbox, ttl)
+  local told = {}
+  for _, line in ipairs(lines) do
+    for _, ticket in ipairs(redis.call('ZRANGE', line, 0, 999)) do
+      local proc = string.match(ticket, '^(.-)%.')
+      if proc and not told[proc] then
+        told[proc] = true
+        redis.call('RPUSH', inbox .. proc, 'w')
+        redis.call('PEXPIRE', inbox .. proc, math.ceil(ttl / 1000) + 1000)
+      end
+    end
+  end
+end
+"""
+
+# KEYS: slots, busy, queue:i, queue:b, alive, meta, grant, pause, quota, learn, ilast.
+# ARGV: limit, period, burst (0: none), lease, ttl, attempt timeout, grace, deadline (0:
+#   none), me, inbox prefix, known run ('' if none), seen prefix, seen ttl (ms), setting
+#   ttl (ms), the longest period this caller's slots may cool; then n releases (token,
+#   hold, sent); n adopts (token, hold or -1 for in flight); n leaves (ticket); n asks
+#   (ticket, want: 0, 1 for an estimate, 2 for "only if one is free now"). Times in
+#   server microseconds.
+# Returns {now, status, wait, run, limit (0: off), period, burst, n, ticket, delay, ...
+# (n grants for the caller's tickets, each usable `delay` µs after `now`), ticket,
+# expected, ... (for asks that wanted an estimate: µs from now until its slot is likely)}.
+# Grants for other processes go to their inboxes as ' ticket start ticket start ...'.
+_STEP = (
+    _RULES
+    + """
+local slots, busy, iqueue, bqueue, alive, meta, grant, pause, setq, learn, ilast =
+  KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7], KEYS[8], KEYS[9], KEYS[10],
+  KEYS[11]
+local lease, ttl, attempt = tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6])
+local grace, deadline = tonumber(ARGV[7]), tonumber(ARGV[8])
+local me, inbox, known, seen, seen_ttl = ARGV[9], ARGV[10], ARGV[11], ARGV[12], ARGV[13]
+local setting_ttl, held = tonumber(ARGV[14]), tonumber(ARGV[15])
 -- Every number written as whole digits: Lua's own formatting keeps 14 only.
 local function d(x) return string.format('%.0f', x) end
 local t = redis.call('TIME')
@@ -153,6 +271,27 @@ local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
 redis.call('ZREMRANGEBYSCORE', alive, '-inf', now)
 -- Run after the caller gave up (a frozen server resumed): grant it nothing.
 local late = deadline > 0 and now > deadline
+
+-- 0. The quota in force, and the limit learned from refusals (grown back since).
+local off, base, period, burst = configured(setq, tonumber(ARGV[1]), tonumber(ARGV[2]),
+  tonumber(ARGV[3]))
+redis.call('PEXPIRE', setq, setting_ttl)  -- kept while the key is used
+local limit, regrow = base, nil
+if not off then
+  local l = redis.call('HMGET', learn, 'low', 'since', 'recover')
+  if l[1] then
+    local low, since, recover = tonumber(l[1]), tonumber(l[2]), l[3] == '1'
+    limit = effective(base, period, low, since, recover, now)
+    if not recover then
+      redis.call('PEXPIRE', learn, setting_ttl)  -- kept while the key is used
+    elseif limit >= base then
+      redis.call('DEL', learn)  -- grown back: forgotten
+    else
+      regrow = since + (math.floor((now - since) / period) + 1) * period
+    end
+  end
+end
+local blackout = math.max(period, held) + attempt
 -- Keys outlive what they hold: a reserved grant may start a blackout ahead and be held
 -- a lease and a period; released slots cool at most a lease and a period (lease
 -- outlasts any attempt); tickets live ttl.
@@ -187,7 +326,9 @@ local blocked = math.max(lost, tonumber(redis.call('GET', pause) or '0'))
 -- 2. Lapsed tickets lose their place; freed slots and abandoned ones are gone.
 local lapsed = redis.call('ZRANGEBYSCORE', alive, '-inf', now)
 for i = 1, #lapsed, 500 do
-  redis.call('ZREM', queue, unpack(lapsed, i, math.min(i + 499, #lapsed)))
+  local part = {unpack(lapsed, i, math.min(i + 499, #lapsed))}
+  redis.call('ZREM', iqueue, unpack(part))
+  redis.call('ZREM', bqueue, unpack(part))
 end
 redis.call('ZREMRANGEBYSCORE', alive, '-inf', now)
 redis.call('ZREMRANGEBYSCORE', slots, '-inf', now)
@@ -197,10 +338,21 @@ for i = 1, #gone, 500 do
 end
 redis.call('ZREMRANGEBYSCORE', busy, '-inf', now)
 
+-- A grant handed back unused (a leave, an unsent release): its slot is free at once,
+-- unless it was reserved from a cooling slot that is still cooling: then from then on.
+local function give_back(token)
+  local start = redis.call('HGET', grant, token)
+  if not start then return false end
+  redis.call('HDEL', grant, token)
+  redis.call('ZREM', busy, token)
+  if tonumber(start) > now then redis.call('ZADD', slots, start, token) end
+  return true
+end
+
 -- 3. What the caller says. Slots it took while Redis was away first, then releases
 -- (of those too), then tickets it gave up, then the tickets it waits with.
 redis.call('SET', seen .. me, 1, 'PX', seen_ttl)  -- this process is alive
-local i = 13
+local i = 16
 local n = tonumber(ARGV[i]); i = i + 1
 local releases = {}
 for _ = 1, n do
@@ -218,105 +370,187 @@ for _ = 1, n do
   i = i + 2
 end
 for _, r in ipairs(releases) do
-  redis.call('ZREM', busy, r[1])
-  redis.call('HDEL', grant, r[1])
   if r[3] == '1' and r[2] > 0 then
+    redis.call('ZREM', busy, r[1])
+    redis.call('HDEL', grant, r[1])
     -- Counted again even if it was lost (a grant from before a restart): the safe side.
     redis.call('ZADD', slots, 'GT', d(now + r[2]), r[1])
-  else
+  elseif not give_back(r[1]) then
+    redis.call('ZREM', busy, r[1])
     redis.call('ZREM', slots, r[1])
   end
 end
 n = tonumber(ARGV[i]); i = i + 1
 for _ = 1, n do
   local ticket = ARGV[i]
-  redis.call('ZREM', queue, ticket)
+  redis.call('ZREM', iqueue, ticket)
+  redis.call('ZREM', bqueue, ticket)
   redis.call('ZREM', alive, ticket)
-  if redis.call('HDEL', grant, ticket) == 1 then redis.call('ZREM', busy, ticket) end
+  give_back(ticket)
   i = i + 1
 end
-local mine = {now, 0, 0, run}
+local mine = {now, 0, 0, run, off and 0 or limit, period, burst, 0}
+local granted = {}
+local wants = {}
+local fresh = false
 n = tonumber(ARGV[i]); i = i + 1
 for _ = 1, n do
-  local ticket = ARGV[i]
+  local ticket, want = ARGV[i], tonumber(ARGV[i + 1])
   local start = redis.call('HGET', grant, ticket)
   if late then
     -- nothing: the caller is not listening, and will ask again
   elseif start then
     mine[#mine + 1] = ticket  -- granted before: the same grant again
     mine[#mine + 1] = math.max(0, tonumber(start) - now)
+    granted[ticket] = true
+  elseif off then
+    redis.call('ZREM', iqueue, ticket)  -- not paced: nothing to wait for
+    redis.call('ZREM', bqueue, ticket)
+    redis.call('ZREM', alive, ticket)
   else
-    redis.call('ZADD', queue, 'NX', d(now), ticket)
+    -- An interactive ticket stands HEAD_START periods earlier in line than it asked.
+    local line, score = bqueue, now
+    if string.sub(ticket, #me + 2, #me + 2) == 'i' then
+      line, score = iqueue, now - HEAD_START * period
+    end
+    if redis.call('ZADD', line, 'NX', d(score), ticket) == 1 and line == iqueue then
+      fresh = true
+    end
     redis.call('ZADD', alive, d(now + ttl), ticket)
+    if want > 0 then wants[#wants + 1] = {ticket, want, line} end
   end
-  i = i + 1
+  i = i + 2
 end
+-- Interactive callers use the key: bulk ones leave them a reserve for a while.
+if fresh then redis.call('SET', ilast, d(now), 'PX', math.ceil(window(period) / 1000)) end
+local spare = 0
+local asked = fresh and now or tonumber(redis.call('GET', ilast) or '')
+if asked and now - asked < window(period) then spare = reserve(limit) end
 
--- 4. Hand out every slot that can be, to the head of the line, in order. A free slot
--- is usable now; a cooling one from when it frees. With more slots counted than the
--- limit (grants from before a loss), the k-th to free is the first that keeps it.
+-- 4. Hand out every slot that can be, in line order among the tickets allowed one: a
+-- bulk ticket goes first only while it stands earlier in line than the first
+-- interactive one and fewer than limit - spare slots are used; one that may not does not
+-- hold up the interactive ones. A free slot is usable now; a cooling one from when it
+-- frees. The k-th to free is the first that keeps a ticket within its limit (with more
+-- slots counted than that: grants from before a loss, or a reserve): bulk tickets thus
+-- leave the slots that free first to interactive ones.
 local out = {}
-if blocked <= now then
-  local used = redis.call('ZCARD', busy) + redis.call('ZCARD', slots)
+local used = redis.call('ZCARD', busy) + redis.call('ZCARD', slots)
+local heard = {}
+local function head(line)
   while true do
-    local head = redis.call('ZRANGE', queue, 0, 0)
-    if not head[1] then break end
-    local ticket = head[1]
-    local proc = string.match(ticket, '^(.-)%.') or ''
-    while proc ~= me and redis.call('EXISTS', seen .. proc) == 0 do
-      -- Its process has not been heard from: no slot for it (it would strand there).
-      -- If it is alive after all, the nudge makes it ask again.
-      redis.call('ZREM', queue, ticket)
-      redis.call('ZREM', alive, ticket)
-      out[proc] = out[proc] or ' w'
-      head = redis.call('ZRANGE', queue, 0, 0)
-      ticket = head[1]
-      if not ticket then break end
-      proc = string.match(ticket, '^(.-)%.') or ''
+    local h = redis.call('ZRANGE', line, 0, 0, 'WITHSCORES')
+    if not h[1] then return nil end
+    local proc = string.match(h[1], '^(.-)%.') or ''
+    if proc ~= me and heard[proc] == nil then
+      heard[proc] = redis.call('EXISTS', seen .. proc) == 1
     end
-    if not ticket then break end
-    local start = now
-    if used < limit then
-      used = used + 1
-    else
-      local k = used - limit
-      local c = redis.call('ZRANGE', slots, k, k, 'WITHSCORES')
-      if not c[1] then break end
-      redis.call('ZREM', slots, c[1])
-      start = math.max(now, tonumber(c[2]))
+    if proc == me or heard[proc] then return {h[1], tonumber(h[2]), proc} end
+    -- Its process has not been heard from: no slot for it (it would strand there).
+    -- If it is alive after all, the nudge makes it ask again.
+    redis.call('ZREM', line, h[1])
+    redis.call('ZREM', alive, h[1])
+    out[proc] = out[proc] or ' w'
+  end
+end
+local function slot(within)
+  if used < within then
+    used = used + 1
+    return now
+  end
+  local k = used - within
+  local c = redis.call('ZRANGE', slots, k, k, 'WITHSCORES')
+  if not c[1] then return nil end
+  redis.call('ZREM', slots, c[1])
+  return math.max(now, tonumber(c[2]))
+end
+if off then
+  mine[2] = 4
+elseif blocked > now then
+  mine[2] = (blocked == lost) and 3 or 2
+  mine[3] = blocked - now
+else
+  local first, bulk = head(iqueue), head(bqueue)
+  while first or bulk do
+    local chosen, start
+    if bulk and (not first or bulk[2] < first[2]) then
+      start = slot(limit - spare)
+      if start then chosen = bulk end
     end
-    redis.call('ZREM', queue, ticket)
+    if not chosen then
+      if not first then break end
+      start = slot(limit)
+      if not start then break end
+      chosen = first
+    end
+    local ticket, proc = chosen[1], chosen[3]
+    redis.call('ZREM', chosen == first and iqueue or bqueue, ticket)
     redis.call('ZREM', alive, ticket)
     redis.call('ZADD', busy, d(start + lease + period), ticket)
     redis.call('HSET', grant, ticket, d(start))
     if proc == me and not late then
       mine[#mine + 1] = ticket
       mine[#mine + 1] = start - now
+      granted[ticket] = true
     else
       out[proc] = (out[proc] or '') .. ' ' .. ticket .. ' ' .. d(start)
     end
+    if chosen == first then first = head(iqueue) else bulk = head(bqueue) end
   end
-  if redis.call('ZCARD', queue) > 0 then
-    -- Still waiting: a slot whose holder vanished frees itself then, with no release.
+  if first or bulk then
+    -- Still waiting: a slot whose holder vanished frees itself then, with no release,
+    -- and a learned limit grows a step then.
     local b = redis.call('ZRANGE', busy, 0, 0, 'WITHSCORES')
     if b[2] then mine[3] = math.max(1, tonumber(b[2]) - now) end
+    if regrow then
+      mine[3] = mine[3] > 0 and math.min(mine[3], regrow - now) or math.max(1, regrow - now)
+    end
   end
-else
-  mine[2] = (blocked == lost) and 3 or 2
-  mine[3] = blocked - now
+end
+mine[8] = (#mine - 8) / 2
+
+-- 5. Tickets that wanted to know: when their slot is likely (the cooling slot that
+-- would be theirs with every ticket ahead served; with none, one period from now).
+-- A ticket that wanted a slot only if one was free now leaves the line.
+if not off then
+  local slot_count = redis.call('ZCARD', slots)
+  for _, w in ipairs(wants) do
+    local ticket, want, line = w[1], w[2], w[3]
+    local score = not granted[ticket] and redis.call('ZSCORE', line, ticket)
+    if score then
+      local ahead = redis.call('ZCOUNT', iqueue, '-inf', '(' .. score)
+        + redis.call('ZCOUNT', bqueue, '-inf', '(' .. score)
+      local k = used + ahead - (line == iqueue and limit or limit - spare)
+      local when = now + period
+      if k < 0 then
+        when = now
+      elseif k < slot_count then
+        when = tonumber(redis.call('ZRANGE', slots, k, k, 'WITHSCORES')[2])
+      end
+      mine[#mine + 1] = ticket
+      mine[#mine + 1] = math.max(when, blocked) - now
+      if want == 2 then
+        redis.call('ZREM', line, ticket)
+        redis.call('ZREM', alive, ticket)
+      end
+    end
+  end
 end
 for proc, message in pairs(out) do
   redis.call('RPUSH', inbox .. proc, message)
   redis.call('PEXPIRE', inbox .. proc, math.ceil(ttl / 1000) + 1000)
 end
 for _, key in ipairs({busy, meta, grant}) do redis.call('PEXPIRE', key, keep) end
-for _, key in ipairs({slots, queue, alive}) do redis.call('PEXPIRE', key, short) end
+for _, key in ipairs({slots, iqueue, bqueue, alive}) do redis.call('PEXPIRE', key, short) end
 return mine
 """
+)
 
-# KEYS: pause, queue. ARGV: microseconds, inbox prefix, ttl. Wakes every waiting
-# process, so callers that asked to fail while paused learn of the pause at once.
-_PAUSE = """
+# KEYS: pause, queue:i, queue:b. ARGV: microseconds, inbox prefix, ttl. Wakes every
+# waiting process, so callers that asked to fail while paused learn of the pause at once.
+_PAUSE = (
+    _RULES
+    + """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
 local ends = now + tonumber(ARGV[1])
@@ -324,33 +558,112 @@ if ends > tonumber(redis.call('GET', KEYS[1]) or '0') then
   local px = math.ceil(tonumber(ARGV[1]) / 1000) + 1
   redis.call('SET', KEYS[1], string.format('%.0f', ends), 'PX', px)
 end
-local seen = {}
-for _, ticket in ipairs(redis.call('ZRANGE', KEYS[2], 0, 999)) do
-  local proc = string.match(ticket, '^(.-)%.')
-  if proc and not seen[proc] then
-    seen[proc] = true
-    redis.call('RPUSH', ARGV[2] .. proc, 'w')
-    redis.call('PEXPIRE', ARGV[2] .. proc, math.ceil(tonumber(ARGV[3]) / 1000) + 1000)
-  end
-end
+nudge({KEYS[2], KEYS[3]}, ARGV[2], tonumber(ARGV[3]))
 return now
 """
+)
 
-_SOURCES = {"step": _STEP, "pause": _PAUSE}
+# KEYS: quota, learn, queue:i, queue:b. ARGV: 'off' or 'limit period burst', how long it
+# is kept unused (ms), inbox prefix, ttl. Sets the quota, forgets what was learned, and
+# wakes every waiting process: its next step grants by the new quota.
+_SET_QUOTA = (
+    _RULES
+    + """
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+redis.call('DEL', KEYS[2])
+nudge({KEYS[3], KEYS[4]}, ARGV[3], tonumber(ARGV[4]))
+return 1
+"""
+)
 
-#: A grant as a waiter receives it: ("redis" or "local", token, local time it may start).
+# KEYS: quota, learn. ARGV: limit, period, burst, recover ('1' or '0'), how long a
+# learned limit that never grows back is kept unused (ms).
+# Returns {changed, limit (0: off), period, burst}: the effective quota after a refusal.
+_REFUSED = (
+    _RULES
+    + """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local off, base, period, burst = configured(KEYS[1], tonumber(ARGV[1]), tonumber(ARGV[2]),
+  tonumber(ARGV[3]))
+if off then return {0, 0, period, burst} end
+local l = redis.call('HMGET', KEYS[2], 'low', 'since', 'recover')
+local current = base
+if l[1] then
+  local since = tonumber(l[2])
+  current = effective(base, period, tonumber(l[1]), since, l[3] == '1', now)
+  if now - since < period then return {0, current, period, burst} end  -- one signal a window
+end
+local lowered = decreased(current)
+redis.call('HSET', KEYS[2], 'low', string.format('%.0f', lowered),
+  'since', string.format('%.0f', now), 'recover', ARGV[4])
+if ARGV[4] == '1' then
+  -- Kept until it has grown back to the quota (and a period more).
+  local periods = math.ceil((base - lowered) / step(base)) + 1
+  redis.call('PEXPIRE', KEYS[2], math.ceil(periods * period / 1000))
+else
+  redis.call('PEXPIRE', KEYS[2], ARGV[5])
+end
+return {lowered ~= current and 1 or 0, lowered, period, burst}
+"""
+)
+
+_SOURCES = {"step": _STEP, "pause": _PAUSE, "set_quota": _SET_QUOTA, "refused": _REFUSED}
+
+#: A grant as a waiter receives it: ("redis", "local" or "off", token, local time it may
+#: start). "off": the key is not paced, and the permit holds nothing.
 _Grant = tuple[str, str, float]
 
 
 class _Waiter:
-    __slots__ = ("fail_fast", "future", "registered", "ticket")
+    __slots__ = (
+        "deadline",
+        "expected",
+        "fail_fast",
+        "future",
+        "interactive",
+        "max_wait",
+        "order",
+        "registered",
+        "ticket",
+    )
 
-    def __init__(self, ticket: str, future: asyncio.Future[_Grant], fail_fast: bool) -> None:
+    def __init__(
+        self,
+        ticket: str,
+        future: asyncio.Future[_Grant],
+        *,
+        fail_fast: bool,
+        interactive: bool,
+        order: float,
+        max_wait: float | None,
+        deadline: float | None,
+    ) -> None:
         self.ticket = ticket
         self.future = future
         self.fail_fast = fail_fast
+        self.interactive = interactive
+        #: Its place in line (local time it asked, an interactive one's a head start
+        #: earlier): the order the local fallback serves in.
+        self.order = order
+        self.max_wait = max_wait
+        #: Local time by which it wants a slot (``None``: no bound).
+        self.deadline = deadline
+        #: Local time Redis last expected its slot, when it asked for an estimate.
+        self.expected: float | None = None
         #: Sent to Redis at least once (so it may be queued there, or granted).
         self.registered = False
+
+    @property
+    def want(self) -> int:
+        """What its ask tells the script: 0, 1 (estimate the wait), 2 (only a free slot)."""
+        if self.max_wait is None:
+            return 0
+        return 2 if self.max_wait == 0 else 1
+
+    def fail(self, error: BaseException) -> None:
+        if not self.future.done():
+            self.future.set_exception(error)
 
 
 class _Batch:
@@ -362,7 +675,7 @@ class _Batch:
         self.releases: list[tuple[str, tuple[float, bool]]] = []
         self.adopts: list[tuple[str, tuple[float | None]]] = []
         self.leaves: list[str] = []
-        self.asks: list[str] = []
+        self.asks: list[_Waiter] = []
         self.renewal = False
         self.confirm: list[asyncio.Future[None]] = []
 
@@ -370,10 +683,11 @@ class _Batch:
 class _Line:
     """One quota key's traffic from this process, on one event loop.
 
-    The waiters (first come, first served), what is still to be told to Redis, and
-    the *ledger*: every slot this process holds or is cooling, by its own clock,
-    whoever granted it. The ledger gates every grant (so one process never exceeds
-    the quota, whatever Redis forgot) and is what the local fallback paces from.
+    The waiters, what is still to be told to Redis, what Redis last said of the
+    key's quota, and the *ledger*: every slot this process holds or is cooling, by
+    its own clock, whoever granted it. The ledger gates every grant (so one process
+    never exceeds the quota, whatever Redis forgot) and is what the local fallback
+    paces from.
     """
 
     __slots__ = (
@@ -386,6 +700,7 @@ class _Line:
         "clock_samples",
         "cooling",
         "in_flight",
+        "interactive_at",
         "key",
         "known_run",
         "last_failure",
@@ -402,11 +717,14 @@ class _Line:
         "pending_confirm",
         "pump",
         "quota",
+        "refused_at",
         "release_due",
         "releases",
         "renew_at",
         "room_waiters",
         "script_keys",
+        "told",
+        "told_at",
         "waiters",
         "wake",
     )
@@ -414,13 +732,12 @@ class _Line:
     def __init__(self, owner: RedisLimiter, key: str, quota: Quota, bound: _Bound) -> None:
         self.owner = owner
         self.key = key
+        #: The quota the latest caller passed (a quota set at run time, in Redis, wins).
         self.quota = quota
         self.bound = bound
         self.loop = bound.loop
         names = owner.keys(key)
-        self.script_keys = [
-            names[part] for part in ("slots", "busy", "queue", "alive", "meta", "grant", "pause")
-        ]
+        self.script_keys = [names[part] for part in _STEP_KEYS]
         self.waiters: deque[_Waiter] = deque()
         #: Tickets whose permits are out (a repeated grant message for one is ignored).
         self.live: set[str] = set()
@@ -437,11 +754,17 @@ class _Line:
         self.room_waiters: list[asyncio.Future[None]] = []
         self.pending_confirm: list[asyncio.Future[None]] = []
         self.mode: Literal["redis", "local"] = "redis"
+        #: The effective quota as Redis last told it: (limit, period in µs, burst or 0),
+        #: limit 0 for a key that is not paced; ``None`` before Redis has said.
+        self.told: tuple[int, int, int] | None = None
+        self.told_at = -1e18
         #: Server seconds minus local seconds, a lower bound (set by every answer).
         self.offset: float | None = None
         self.clock_samples: deque[tuple[float, float]] = deque()
         self.known_run = ""
         self.active_at = -1e18
+        self.interactive_at = -1e18
+        self.refused_at = -1e18
         self.beat_at = -1e18
         self.blocked_until = 0.0
         self.blocked_kind = _OK
@@ -458,15 +781,77 @@ class _Line:
     def __repr__(self) -> str:
         now = self.owner._now()
         cooling = sum(1 for t in self.cooling if t > now)
+        paced = "not paced" if self.off else f"{self.limit}/{self.period:g}s"
         return (
-            f"{self.key!r}: {self.quota}, {self.mode}, {len(self.in_flight)} in flight, "
+            f"{self.key!r}: {paced}, {self.mode}, {len(self.in_flight)} in flight, "
             f"{cooling} cooling, {sum(1 for w in self.waiters if not w.future.done())} waiting"
         )
 
+    # -- the quota in force --------------------------------------------------------------
+
+    @property
+    def off(self) -> bool:
+        """Whether Redis last said the key is not paced (``set_quota(key, None)``)."""
+        return self.told is not None and self.told[0] == 0
+
+    @property
+    def limit(self) -> int:
+        """The effective limit as last told (the ledger gates by it)."""
+        if self.told is None or self.told[0] == 0:
+            return self.quota.limit
+        return self.told[0]
+
+    @property
+    def period(self) -> float:
+        """The period in force: slots cool this long after their request's outcome."""
+        if self.told is None or self.told[0] == 0:
+            return self.quota.period
+        return self.told[1] / _US
+
+    def effective(self, quota: Quota) -> Quota | None:
+        """The quota in force as last told, ``quota`` itself when that is what it is."""
+        told = self.told
+        if told is None:
+            return quota
+        limit, period_us, burst = told
+        if limit == 0:
+            return None
+        if (limit, period_us, burst) == _told(quota):
+            return quota
+        made = Quota(limit, period_us / _US)
+        if burst:
+            made = attrs.evolve(made, burst=min(burst, limit))
+        return made
+
+    def tell(self, limit: int, period_us: int, burst: int, when: float) -> None:
+        """Redis said what the key's quota is now (``limit`` 0: not paced)."""
+        was, self.told, self.told_at = self.told, (limit, period_us, burst), when
+        if was is not None and was != self.told:
+            self._room_changed()  # a raised limit makes room in the ledger
+
     # -- callers' side ------------------------------------------------------------------
 
-    def enqueue(self, fail_fast: bool) -> _Waiter:
-        waiter = _Waiter(self.owner._ticket(), self.loop.create_future(), fail_fast)
+    def enqueue(
+        self,
+        *,
+        fail_fast: bool,
+        interactive: bool,
+        max_wait: float | None,
+        deadline: float | None,
+    ) -> _Waiter:
+        now = self.owner._now()
+        order = now - HEAD_START * self.period if interactive else now
+        if interactive:
+            self.interactive_at = now
+        waiter = _Waiter(
+            self.owner._ticket(interactive),
+            self.loop.create_future(),
+            fail_fast=fail_fast,
+            interactive=interactive,
+            order=order,
+            max_wait=max_wait,
+            deadline=deadline,
+        )
         self.waiters.append(waiter)
         if self.mode == "local":
             self.serve_locally()
@@ -475,19 +860,25 @@ class _Line:
 
     def abandon(self, waiter: _Waiter) -> None:
         """A waiter left before being served: its ticket goes, and a grant it got goes back."""
-        if waiter.future.done() and not waiter.future.cancelled() and not waiter.future.exception():
-            self.give_back(waiter.future.result()[1])
+        future = waiter.future
+        if not future.done():
+            future.cancel()
+        if not future.cancelled() and future.exception() is None:
+            kind, token, _ = future.result()
+            if kind != "off":
+                self.give_back(token)
         elif waiter.registered:
             self.leaves.add(waiter.ticket)
         self.kick()
 
     def give_back(self, token: str) -> None:
-        """A grant that was never used: its slot is free at once."""
+        """A grant that was never used: its slot is free at once (a reserved one: once
+        the slot it was reserved from has cooled; Redis knows when)."""
         self.release(token, 0.0, sent=False)
 
     def take(self, token: str) -> None:
         now = self.owner._now()
-        self.in_flight[token] = now + self.owner._lease + self.quota.period
+        self.in_flight[token] = now + self.owner._lease + self.period
         self.live.add(token)
         self.active_at = now
         self.ensure_listener()
@@ -513,28 +904,43 @@ class _Line:
             self.serve_locally()
         self.kick()
 
-    def room(self) -> bool:
-        """Whether the ledger lets this process start one more request now."""
+    def room(self, *, bulk: bool = False) -> bool:
+        """Whether the ledger lets this process start one more request now.
+
+        ``bulk`` (the local fallback only; with Redis, its script keeps the reserve):
+        leave the reserve to interactive callers while they use the key.
+        """
         now = self.owner._now()
         cut = bisect.bisect_right(self.cooling, now)
         if cut:
             del self.cooling[:cut]
         for token in [t for t, ends in self.in_flight.items() if ends <= now]:
             del self.in_flight[token]  # a permit never released: abandoned, as Redis counts it
-        return len(self.in_flight) + len(self.cooling) < self.quota.limit
+        limit = self.limit
+        if bulk and now - self.interactive_at < interactive_window(self.period):
+            limit -= reserve(limit)
+        return len(self.in_flight) + len(self.cooling) < limit
 
-    async def wait_room(self, start: float) -> None:
-        """Sleep until ``start``, then until the ledger has room (it nearly always has)."""
+    async def wait_room(self, start: float, deadline: float | None) -> bool:
+        """Sleep until ``start``, then until the ledger has room (it nearly always has).
+
+        Whether it had room by ``deadline`` (local time; ``None``: no bound).
+        """
         while True:
             delay = start - self.owner._now()
             if delay > 0:
                 await self.owner._sleep(delay)
             if self.room():
-                return
+                return True
             future = self.loop.create_future()
             self.room_waiters.append(future)
             when = self.next_room_at()
-            timeout = None if when is None else max(0.0, when - self.owner._now())
+            now = self.owner._now()
+            if deadline is not None:
+                if now >= deadline:
+                    return False
+                when = deadline if when is None else min(when, deadline)
+            timeout = None if when is None else max(0.0, when - now)
             try:
                 await asyncio.wait([future], timeout=timeout)
             finally:
@@ -570,12 +976,24 @@ class _Line:
             self.waiters.popleft()
         return [w for w in self.waiters if not w.future.done()]
 
+    def fail(self, waiter: _Waiter, error: BaseException) -> None:
+        """End ``waiter``'s wait with ``error``; its ticket leaves Redis's line."""
+        waiter.fail(error)
+        if waiter.registered:
+            self.leaves.add(waiter.ticket)
+
     def fail_all(self, error: Callable[[], BaseException]) -> None:
         for waiter in self.waiting():
-            waiter.future.set_exception(error())
-            if waiter.registered:
-                self.leaves.add(waiter.ticket)
+            self.fail(waiter, error())
         self.waiters.clear()
+
+    def fail_late(self, ready_at: float, now: float) -> None:
+        """Fail at once every waiter whose ``max_wait`` ends before ``ready_at``
+        (a pause, or a blackout after a loss): nothing can be granted before then."""
+        for waiter in self.waiting():
+            if waiter.deadline is not None and ready_at > waiter.deadline:
+                assert waiter.max_wait is not None
+                self.fail(waiter, WaitExceeded(waiter.max_wait, ready_at - now))
 
     # -- the pump: the one task that talks to Redis for this key -----------------------
 
@@ -684,7 +1102,7 @@ class _Line:
                 if len(batch.asks) >= _BATCH:
                     break
                 if batch.renewal or not waiter.registered:
-                    batch.asks.append(waiter.ticket)
+                    batch.asks.append(waiter)
                     waiter.registered = True
         batch.confirm, self.pending_confirm = self.pending_confirm, []
         return batch
@@ -709,6 +1127,9 @@ class _Line:
         elif now - self.outage_since >= owner._outage_timeout:
             owner._warn_outage(err)
             self.fail_all(lambda: _unavailable(err, owner._outage_timeout))
+        for waiter in batch.asks:
+            if waiter.max_wait == 0:  # one trip was all it would wait for
+                self.fail(waiter, WaitExceeded(0.0, None))
         for future in self.pending_confirm:
             if not future.done():
                 future.set_result(None)  # nobody should wait on a Redis that is away
@@ -722,6 +1143,7 @@ class _Line:
         self._clock_sample(now_us / _US - received, received)
         self.known_run = _text(run)
         self.need_check = False
+        self.tell(int(reply[4]), int(reply[5]), int(reply[6]), received)
         if self.outage_since is not None:
             self.outage_since = None
             if self.mode == "local":
@@ -742,7 +1164,15 @@ class _Line:
         self.leaves.difference_update(batch.leaves)
         if batch.renewal:
             self.renew_at = received + owner._ticket_ttl / 3
-        if status == _OK:
+        grants = 8 + 2 * int(reply[7])
+        for i in range(8, grants, 2):
+            self.granted(_text(reply[i]), self.local_time(now_us + int(reply[i + 1])))
+        if status == _OFF:
+            for waiter in self.waiting():
+                waiter.future.set_result(("off", "", received))
+                if waiter.registered:
+                    self.leaves.add(waiter.ticket)  # asked before: it may still be in line
+        elif status == _OK:
             self.blocked_until, self.blocked_kind = 0.0, _OK
             if wait_us > 0:  # when a slot whose holder vanished frees itself
                 self.renew_at = min(self.renew_at, received + wait_us / _US)
@@ -751,16 +1181,34 @@ class _Line:
             if status == _PAUSED:
                 for waiter in self.waiting():
                     if waiter.fail_fast:
-                        waiter.future.set_exception(Paused(wait_us / _US))
-                        if waiter.registered:
-                            self.leaves.add(waiter.ticket)
-        for i in range(4, len(reply) - 1, 2):
-            self.granted(_text(reply[i]), self.local_time(now_us + int(reply[i + 1])))
+                        self.fail(waiter, Paused(wait_us / _US))
+            self.fail_late(self.blocked_until, received)
+        self._expected(reply, grants, received)
+        for waiter in batch.asks:
+            if waiter.max_wait == 0 and not waiter.future.done():
+                # Only a slot free now would do: the script took its ticket out of line.
+                waiter.registered = False
+                expected = waiter.expected
+                waiter.fail(WaitExceeded(0.0, None if expected is None else expected - received))
         for future in batch.confirm:
             if not future.done():
                 future.set_result(None)
         if self.waiting():
             self.ensure_listener()
+
+    def _expected(self, reply: Sequence[Any], start: int, received: float) -> None:
+        """Estimates for waiters with a ``max_wait``: fail at once those it cannot meet."""
+        if start >= len(reply):
+            return
+        expected = {_text(reply[i]): int(reply[i + 1]) for i in range(start, len(reply) - 1, 2)}
+        for waiter in self.waiting():
+            delay = expected.get(waiter.ticket)
+            if delay is None:
+                continue
+            waiter.expected = received + delay / _US
+            late = waiter.deadline is not None and waiter.expected > waiter.deadline
+            if waiter.max_wait and late and delay > _CLOCK_MARGIN * _US:
+                self.fail(waiter, WaitExceeded(waiter.max_wait, delay / _US))
 
     def _clock_sample(self, offset: float, received: float) -> None:
         """Keep the tightest recent bound on the server's clock (every answer gives one).
@@ -818,7 +1266,7 @@ class _Line:
             received = owner._now()
             words = iter(_text(message).split())
             for word in words:
-                if word == "w":  # asked to ask again (a pause began, or the ticket was dropped)
+                if word == "w":  # ask again: a pause began, the quota changed, or dropped
                     self.renew_at = 0.0
                     self.kick()
                 else:
@@ -827,19 +1275,22 @@ class _Line:
     # -- the local fallback -----------------------------------------------------------
 
     def serve_locally(self) -> None:
-        """Serve waiters in order from the ledger while it has room (Redis is away)."""
+        """Serve waiters from the ledger while it has room (Redis is away), in line order:
+        interactive ones a head start earlier, bulk ones within the reserve."""
         owner = self.owner
         if self.local_timer is not None:
             self.local_timer.cancel()
             self.local_timer = None
         paused = owner._local_paused.get(self.key, 0.0) - owner._now()
-        for waiter in self.waiting():
+        for waiter in sorted(self.waiting(), key=lambda w: w.order):
             if paused > 0:
                 if waiter.fail_fast:
-                    waiter.future.set_exception(Paused(paused))
+                    waiter.fail(Paused(paused))
                     continue
                 break
-            if not self.room():
+            if not self.room(bulk=not waiter.interactive):
+                if not waiter.interactive:
+                    continue  # an interactive one further back may still fit
                 break
             token = f"{owner._proc}.l{next(owner._seq):x}"
             self.adopts[token] = (None,)
@@ -875,23 +1326,39 @@ class _Line:
 
 
 class _RedisPermit:
-    __slots__ = ("_line", "_period", "_released", "_token")
+    __slots__ = ("_line", "_released", "_token")
 
-    def __init__(self, line: _Line, token: str, period: float) -> None:
+    def __init__(self, line: _Line, token: str) -> None:
         self._line = line
         self._token = token
-        self._period = period
         self._released = False
 
     async def release(self, *, sent: bool = True, unanswered_for: float = 0.0) -> None:
         if self._released:
             return
         self._released = True
-        self._line.release(self._token, self._period + unanswered_for, sent=sent)
+        # The period in force now (a quota set at run time may have changed it).
+        line = self._line
+        line.release(self._token, line.period + unanswered_for, sent=sent)
 
     def __repr__(self) -> str:
         state = "released" if self._released else "held"
         return f"<RedisPermit {self._line.key!r} {state}>"
+
+
+class _FreePermit:
+    """The permit of a key that is not paced: it holds no slot, so releasing it does nothing."""
+
+    __slots__ = ("_key",)
+
+    def __init__(self, key: str) -> None:
+        self._key = key
+
+    async def release(self, *, sent: bool = True, unanswered_for: float = 0.0) -> None:
+        return None
+
+    def __repr__(self) -> str:
+        return f"<RedisPermit {self._key!r} not paced>"
 
 
 class _Bound:
@@ -931,6 +1398,12 @@ class RedisLimiter:
 
     ``clock``: the :class:`~livestats.Clock` the limiter reads and sleeps on (slot
     times are always the Redis server's own ``TIME``).
+
+    Priorities, ``max_wait``, learned limits and quotas set at run time follow
+    :mod:`livestats._core.sharing` across every process on the Redis, and through
+    the local fallback within this one. While Redis is away, :meth:`refused` lowers
+    the limit in this process alone (its ledger paces by it), and :meth:`set_quota`
+    raises :class:`~livestats.LimiterUnavailableError`.
 
     Needs the ``redis`` package (``pip install 'livestats[redis]'``) and Redis 6.2
     or later, or Valkey.
@@ -1016,10 +1489,7 @@ class RedisLimiter:
     def keys(self, key: str) -> dict[str, str]:
         """The Redis keys of quota key ``key`` (``inbox``: this limiter's own)."""
         tag = f"{self._prefix}:{{{key}}}"
-        names = {
-            part: f"{tag}:{part}"
-            for part in ("slots", "busy", "queue", "alive", "grant", "meta", "pause")
-        }
+        names = {part: f"{tag}:{part}" for part in _STEP_KEYS}
         names["inbox"] = f"{tag}:inbox:{self._proc}"
         names["seen"] = f"{tag}:seen:{self._proc}"
         return names
@@ -1052,9 +1522,24 @@ class RedisLimiter:
 
     # -- the Limiter interface ---------------------------------------------------------
 
-    async def acquire(self, key: str, quota: Quota, *, wait_if_paused: bool = True) -> Permit:
+    async def acquire(
+        self,
+        key: str,
+        quota: Quota,
+        *,
+        wait_if_paused: bool = True,
+        priority: Priority = Priority.INTERACTIVE,
+        max_wait: float | None = None,
+    ) -> Permit:
+        max_wait = _check_max_wait(max_wait)
         line = await self._line(key, quota)
         now = self._now()
+        if line.off:
+            if now - line.told_at >= _RECHECK:
+                line.need_check = True  # another process may have set a quota since
+                line.kick()
+            return _FreePermit(key)
+        blocked = max(line.blocked_until, self._local_paused.get(key, 0.0)) - now
         if not wait_if_paused:
             left = max(
                 line.blocked_until - now if line.blocked_kind == _PAUSED else 0.0,
@@ -1062,6 +1547,8 @@ class RedisLimiter:
             )
             if left > 0:
                 raise Paused(left)
+        if max_wait is not None and blocked > max_wait:
+            raise WaitExceeded(max_wait, blocked)  # paused, or blacked out, past the deadline
         if (
             self._fallback == "error"
             and line.outage_since is not None
@@ -1070,23 +1557,54 @@ class RedisLimiter:
         ):
             # Redis has been away longer than callers wait for it: say so at once.
             raise _unavailable(None, self._outage_timeout)
-        waiter = line.enqueue(not wait_if_paused)
+        deadline = None if max_wait is None else now + max_wait
+        waiter = line.enqueue(
+            fail_fast=not wait_if_paused,
+            interactive=priority is not Priority.BULK,
+            max_wait=max_wait,
+            deadline=deadline,
+        )
         try:
-            kind, token, start = await waiter.future
+            if max_wait is None or max_wait == 0:
+                # max_wait=0: the one trip that carries the ask decides.
+                kind, token, start = await waiter.future
+            else:
+                await asyncio.wait([waiter.future], timeout=max_wait)
+                if not waiter.future.done():
+                    line.abandon(waiter)
+                    expected = waiter.expected
+                    retry = None if expected is None else max(0.0, expected - self._now())
+                    raise WaitExceeded(max_wait, retry)
+                kind, token, start = waiter.future.result()
         except asyncio.CancelledError:
             line.abandon(waiter)
             await line.settle()
             raise
+        if kind == "off":
+            return _FreePermit(key)
         if kind == "redis":
+            if (
+                max_wait is not None
+                and deadline is not None
+                and start > max(deadline, self._now()) + _CLOCK_MARGIN
+            ):
+                # Reserved from a slot that cools past the deadline: known now, not then.
+                line.give_back(token)
+                line.kick(now=True)
+                raise WaitExceeded(max_wait, start - self._now())
             try:
-                await line.wait_room(start)
+                roomy = await line.wait_room(start, deadline)
             except asyncio.CancelledError:
                 line.give_back(token)
                 await line.settle()
                 raise
+            if not roomy and max_wait is not None:
+                line.give_back(token)
+                at = line.next_room_at()
+                raise WaitExceeded(max_wait, None if at is None else max(0.0, at - self._now()))
             line.take(token)
             self._recovered()
-        return _RedisPermit(line, token, quota.period)
+        return _RedisPermit(line, token)
 
     async def pause(self, key: str, seconds: float) -> None:
         now = self._now()
@@ -1096,26 +1614,93 @@ class RedisLimiter:
         if line is not None:
             line.blocked_until = max(line.blocked_until, now + seconds)
             line.blocked_kind = _PAUSED
+            line.fail_late(line.blocked_until, now)
             if line.mode == "local":
                 line.serve_locally()
         names = self.keys(key)
-        prefix = names["inbox"][: -len(self._proc)]
         try:
             await self._run(
                 "pause",
-                [names["pause"], names["queue"]],
-                [_micro(seconds), prefix, _micro(self._ticket_ttl)],
+                [names["pause"], names["queue:i"], names["queue:b"]],
+                [_micro(seconds), self._inbox_prefix(names), _micro(self._ticket_ttl)],
             )
         except LimiterUnavailableError as err:
             if self._fallback == "error":
                 raise
             self._warn_outage(err)
 
+    async def refused(self, key: str, quota: Quota, *, recover: bool = True) -> Quota | None:
+        line = await self._line(key, quota)
+        names = self.keys(key)
+        limit, period_us, burst = _told(quota)
+        try:
+            reply = await self._run(
+                "refused",
+                [names["quota"], names["learn"]],
+                [limit, period_us, burst, 1 if recover else 0, _ms(_SETTING_TTL)],
+            )
+        except LimiterUnavailableError as err:
+            # Learn in this process alone: its ledger paces by the lower limit until
+            # Redis answers again (and tells the group's).
+            self._warn_outage(err)
+            return self._refused_locally(line, quota)
+        changed, limit, period_us, burst = (int(v) for v in reply)
+        line.tell(limit, period_us, burst, self._now())
+        if not changed:
+            return None
+        return line.effective(quota)
+
+    def _refused_locally(self, line: _Line, quota: Quota) -> Quota | None:
+        now = self._now()
+        if line.off or now - line.refused_at < line.period:
+            return None
+        line.refused_at = now
+        limit, period_us, burst = line.told or _told(quota)
+        lowered = decreased(limit)
+        if lowered == limit:
+            return None
+        line.tell(lowered, period_us, burst, line.told_at)
+        return line.effective(quota)
+
+    async def set_quota(self, key: str, quota: Quota | None) -> None:
+        if quota is not None and not isinstance(quota, Quota):
+            raise ConfigurationError(f"quota must be a livestats.Quota or None, not {shown(quota)}")
+        names = self.keys(key)
+        told = (0, 0, 0) if quota is None else _told(quota)
+        value = "off" if quota is None else " ".join(str(v) for v in told)
+        await self._run(
+            "set_quota",
+            [names["quota"], names["learn"], names["queue:i"], names["queue:b"]],
+            [value, _ms(_SETTING_TTL), self._inbox_prefix(names), _micro(self._ticket_ttl)],
+        )
+        bound = await self._bind()
+        line = bound.lines.get(key)
+        if line is None:
+            line = bound.lines[key] = _Line(self, key, quota or _UNSET, bound)
+        now = self._now()
+        if quota is None:
+            told = (0, _micro(line.quota.period), 0)
+        line.tell(*told, now)
+        line.refused_at = -1e18
+        if line.waiting():
+            line.renew_at = 0.0  # this process's waiters too, at once
+            line.kick()
+
+    def effective_quota(self, key: str, quota: Quota) -> Quota | None:
+        bound = self._bound
+        line = bound.lines.get(key) if bound is not None else None
+        return quota if line is None else line.effective(quota)
+
     # -- internals ---------------------------------------------------------------------
 
-    def _ticket(self) -> str:
-        # Zero-padded: tickets one script queues at the same instant sort in order.
-        return f"{self._proc}.{next(self._seq):012x}"
+    def _ticket(self, interactive: bool) -> str:
+        # The letter says the priority (the script queues by it); zero-padded: tickets
+        # one script queues at the same instant sort in order.
+        kind = "i" if interactive else "b"
+        return f"{self._proc}.{kind}{next(self._seq):012x}"
+
+    def _inbox_prefix(self, names: dict[str, str]) -> str:
+        return names["inbox"][: -len(self._proc)]
 
     async def _line(self, key: str, quota: Quota) -> _Line:
         bound = await self._bind()
@@ -1190,30 +1775,32 @@ class RedisLimiter:
 
     async def _step(self, line: _Line, batch: _Batch) -> tuple[Sequence[Any], float]:
         """Run the step script for ``batch``; the answer and when it arrived (local time)."""
-        quota = line.quota
-        blackout = _micro(quota.period + self._attempt_timeout)
+        limit, period_us, burst = _told(line.quota)
+        # Slots this process took may cool for the longer of the periods it knows of.
+        held = max(line.quota.period, line.period)
         sent_at = self._now()
         deadline = 0
         if line.offset is not None:
             # Never later, in server time, than the moment this call is abandoned.
             deadline = int((sent_at + line.offset + self._redis_timeout) * _US)
-        recent = (
-            line._live_slots() or sent_at - line.active_at < quota.period + self._attempt_timeout
-        )
+        recent = line._live_slots() or sent_at - line.active_at < held + self._attempt_timeout
         names = self.keys(line.key)
         args: list[str | int] = [
-            quota.limit,
-            _micro(quota.period),
+            limit,
+            period_us,
+            burst,
             _micro(self._lease),
             _micro(self._ticket_ttl),
-            blackout,
+            _micro(self._attempt_timeout),
             _micro(_GRACE),
             deadline,
             self._proc,
-            names["inbox"][: -len(self._proc)],
+            self._inbox_prefix(names),
             line.known_run if recent else "",
             names["seen"][: -len(self._proc)],
             self._seen_ms(),
+            _ms(_SETTING_TTL),
+            _micro(held),
             len(batch.releases),
         ]
         for token, (free_at, sent) in batch.releases:
@@ -1224,7 +1811,8 @@ class RedisLimiter:
         args.append(len(batch.leaves))
         args += batch.leaves
         args.append(len(batch.asks))
-        args += batch.asks
+        for waiter in batch.asks:
+            args += [waiter.ticket, waiter.want]
         reply = await self._run("step", line.script_keys, args, line.bound)
         return reply, self._now()
 
@@ -1345,6 +1933,23 @@ def _text(value: Any) -> str:
 
 def _micro(seconds: float) -> int:
     return max(1, round(seconds * _US))
+
+
+def _ms(seconds: float) -> int:
+    return max(1, round(seconds * 1000))
+
+
+def _told(quota: Quota) -> tuple[int, int, int]:
+    """``quota`` as the scripts carry it: limit, period in µs, burst (0: none)."""
+    return quota.limit, _micro(quota.period), quota.burst or 0
+
+
+def _check_max_wait(value: float | None) -> float | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= 0:
+        raise ConfigurationError(f"max_wait must be None or seconds from 0, not {shown(value)}")
+    return None if value == math.inf else float(value)
 
 
 def _hold(free_at: float, now: float) -> int:
