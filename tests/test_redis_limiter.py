@@ -117,6 +117,34 @@ async def test_a_cancelled_waiter_gives_up_its_place(limiter: RedisLimiter, redi
     await permit.release()
 
 
+async def test_a_reservation_given_back_frees_its_slot_no_earlier(redis_url: str) -> None:
+    """One process's slot cools; another's waiter reserves it and is cancelled while
+    it sleeps to it.
+
+    Promise: the slot goes back as it was, cooling until its time: handed back as
+    free, the second process's next request would land in the window of the first
+    (its own ledger knows nothing of that slot).
+    """
+    quota = Quota(1, 0.5)
+    prefix = secrets.token_hex(4)
+    async with (
+        RedisLimiter(redis_url, key_prefix=prefix) as first,
+        RedisLimiter(redis_url, key_prefix=prefix) as second,
+    ):
+        await (await second.acquire("k", quota)).release(sent=False)  # knows the server
+        await (await first.acquire("k", quota)).release()
+        await first.flush()
+        released = time.monotonic()
+        sleeper = asyncio.create_task(second.acquire("k", quota))
+        await asyncio.sleep(0.1)  # reserved: it sleeps until the slot has cooled
+        sleeper.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await sleeper
+        permit = await asyncio.wait_for(second.acquire("k", quota), 2.0)
+        assert time.monotonic() >= released + quota.period - 0.01
+        await permit.release(sent=False)
+
+
 async def test_an_unsent_release_frees_the_slot_at_once(limiter: RedisLimiter) -> None:
     quota = Quota(1, 60.0)
     permit = await limiter.acquire("k", quota)
