@@ -19,7 +19,17 @@ asserted.
    without a shared limiter). Shows the ratio to the quota (``pacing_report``), the
    busiest window, the requests the simulator refused, and the Lua scripts Redis ran
    per call (``INFO commandstats``).
-3. Faults: three limiters (three "processes" in this one) saturate a quota on a
+3. Priorities across processes: ``--processes`` worker processes, each with its own
+   ``RedisLimiter``, run a batch of ``BULK`` calls (``--priority-concurrency``
+   coroutines each, requests of up to ``2 * --rtt-ms``) that keeps a 100/1 s quota
+   full for about ``--seconds``, while one more process, already in use when the
+   batch starts (one call before it), makes an ``INTERACTIVE`` call every
+   ``1 / --interactive-rate`` seconds. Shows the interactive calls' waits
+   (percentiles; issue 11's bar: p95 under half a period), the batch's own
+   progress, the busiest window of all arrivals and the Lua scripts per call; then
+   the same with the person's calls made as ``BULK`` too (first come, first served:
+   what they would wait without priorities).
+4. Faults: three limiters (three "processes" in this one) saturate a quota on a
    redis-server of their own while it is restarted (kill -9, data lost), frozen
    (SIGSTOP past the socket timeout), filled past ``maxmemory`` (noeviction), and
    while a worker process holding every slot is killed. Shows the busiest window
@@ -27,7 +37,8 @@ asserted.
    the group was back at full rate, against the bound the limiter promises.
 
     .venv/bin/python benchmarks/redis_limiter.py [--acquires N] [--processes P]
-        [--rates 100,1000] [--seconds S] [--json PATH]
+        [--rates 100,1000] [--seconds S] [--interactive-rate R] [--rtt-ms MS]
+        [--priority-concurrency N] [--only cost,fleet,priorities,faults] [--json PATH]
 """
 
 from __future__ import annotations
@@ -37,6 +48,7 @@ import asyncio
 import itertools
 import multiprocessing
 import queue
+import random
 import re
 import secrets
 import shutil
@@ -44,7 +56,7 @@ import statistics
 import sys
 import time
 from collections import Counter
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from contextlib import AsyncExitStack, ExitStack
 from multiprocessing.process import BaseProcess
 from multiprocessing.synchronize import Barrier, Event
@@ -56,6 +68,7 @@ from livestats import (
     Limiter,
     LimiterUnavailableError,
     LocalLimiter,
+    Priority,
     Quota,
     RedisLimiter,
     TencentClient,
@@ -74,6 +87,9 @@ TARGET_RATIOS = {100: 0.95, 1000: 0.90}
 TARGET_SCRIPTS_PER_CALL = 3.0
 START_TIMEOUT = 60.0  # spawned workers import livestats before they reach the barrier
 KINDS = {"redis": "shared RedisLimiter", "local": "LocalLimiter each"}
+#: The quota the priorities run fills (Tencent's default for room statistics), and its key.
+PRIORITY_QUOTA = Quota(100, 1.0)
+KEY = "bench"
 #: The fault runs: a short quota, small timeouts (what the limiter promises scales with them).
 FAULT_QUOTA = Quota(20, 1.0)
 FAULT_OPTIONS: dict[str, Any] = {
@@ -242,11 +258,7 @@ def _collect(
             elapsed = time.perf_counter() - started
         return {"worker": worker, "ok": ok, "errors": dict(errors), "elapsed_s": elapsed}
 
-    try:
-        outcome = asyncio.run(main())
-    except Exception as exc:  # reported by the parent, which would otherwise wait for nothing
-        outcome = {"worker": worker, "crash": f"{type(exc).__name__}: {exc}"}
-    results.put(outcome)
+    _report(worker, main, results)
 
 
 def _shares(calls: int, processes: int) -> list[int]:
@@ -383,7 +395,205 @@ async def _fleet(
     return runs
 
 
-# -- 3. faults -----------------------------------------------------------------------------
+# -- 3. priorities across processes ---------------------------------------------------------
+
+
+def _spend(
+    *,
+    worker: int,
+    redis_url: str,
+    key_prefix: str,
+    quota: tuple[int, float],
+    calls: int,
+    concurrency: int,
+    rtt: float,
+    start: Barrier,
+    results: Any,
+) -> None:
+    """Worker process: spend ``calls`` BULK slots with ``concurrency`` coroutines (a batch)."""
+
+    async def main() -> dict[str, Any]:
+        rng = random.Random(worker)
+        arrivals: list[float] = []
+        async with RedisLimiter(redis_url, key_prefix=key_prefix) as limiter:
+            paced = Quota(*quota)
+            # Knows the server before the start (a first call learns its clock).
+            await (await limiter.acquire(KEY, paced, priority=Priority.BULK)).release(sent=False)
+            start.wait(START_TIMEOUT)
+            started = time.perf_counter()
+            left = itertools.count()
+
+            async def one_coroutine() -> None:
+                while next(left) < calls:
+                    permit = await limiter.acquire(KEY, paced, priority=Priority.BULK)
+                    hold = rng.uniform(0, 2 * rtt)
+                    await asyncio.sleep(hold / 2)
+                    arrivals.append(time.monotonic())
+                    await asyncio.sleep(hold / 2)
+                    await permit.release()
+
+            await asyncio.gather(*(one_coroutine() for _ in range(concurrency)))
+            elapsed = time.perf_counter() - started
+        return {"worker": worker, "arrivals": arrivals, "elapsed_s": elapsed}
+
+    _report(worker, main, results)
+
+
+def _person(
+    *,
+    worker: int,
+    redis_url: str,
+    key_prefix: str,
+    quota: tuple[int, float],
+    calls: int,
+    every: float,
+    rtt: float,
+    priority: Priority,
+    start: Barrier,
+    results: Any,
+) -> None:
+    """Worker process: one call every ``every`` s (a web app's users); report each wait."""
+
+    async def main() -> dict[str, Any]:
+        rng = random.Random(1000 + worker)
+        waits: list[float] = []
+        arrivals: list[float] = []
+        async with RedisLimiter(redis_url, key_prefix=key_prefix) as limiter:
+            paced = Quota(*quota)
+            # In use before the batch starts: the reserve begins with an interactive ask.
+            await (await limiter.acquire(KEY, paced, priority=priority)).release()
+            start.wait(START_TIMEOUT)
+
+            async def one() -> None:
+                asked = time.monotonic()
+                permit = await limiter.acquire(KEY, paced, priority=priority)
+                waits.append(time.monotonic() - asked)
+                hold = rng.uniform(0, 2 * rtt)
+                await asyncio.sleep(hold / 2)
+                arrivals.append(time.monotonic())
+                await asyncio.sleep(hold / 2)
+                await permit.release()
+
+            tasks = []
+            for _ in range(calls):
+                tasks.append(asyncio.create_task(one()))
+                await asyncio.sleep(every)
+            await asyncio.gather(*tasks)
+        return {"worker": worker, "waits": waits, "arrivals": arrivals}
+
+    _report(worker, main, results)
+
+
+def _report(
+    worker: int, main: Callable[[], Coroutine[Any, Any, dict[str, Any]]], results: Any
+) -> None:
+    try:
+        outcome = asyncio.run(main())
+    except Exception as exc:  # reported by the parent, which would otherwise wait for nothing
+        outcome = {"worker": worker, "crash": f"{type(exc).__name__}: {exc}"}
+    results.put(outcome)
+
+
+def _percentile(values: Sequence[float], q: int) -> float:
+    if len(values) < 2:
+        return values[0]
+    return statistics.quantiles(values, n=100, method="inclusive")[q - 1]
+
+
+async def _priority_run(
+    redis_url: str,
+    processes: int,
+    seconds: float,
+    rtt: float,
+    interactive_rate: float,
+    concurrency: int,
+    priority: Priority,
+) -> dict[str, Any]:
+    quota = PRIORITY_QUOTA
+    calls = round(quota.rate * seconds)
+    interactive = max(2, round(interactive_rate * seconds))
+    context = multiprocessing.get_context("spawn")
+    start = context.Barrier(processes + 1)
+    results = context.Queue()
+    common = {
+        "redis_url": redis_url,
+        "key_prefix": f"bench-{secrets.token_hex(4)}",
+        "quota": (quota.limit, quota.period),
+        "rtt": rtt,
+        "start": start,
+        "results": results,
+    }
+    workers = [
+        context.Process(
+            target=_spend,
+            kwargs={**common, "worker": w, "calls": share, "concurrency": concurrency},
+            name=f"livestats-bulk-worker-{w}",
+            daemon=True,
+        )
+        for w, share in enumerate(_shares(calls, processes))
+    ]
+    workers.append(
+        context.Process(
+            target=_person,
+            kwargs={
+                **common,
+                "worker": processes,
+                "calls": interactive,
+                "every": 1 / interactive_rate,
+                "priority": priority,
+            },
+            name="livestats-person",
+            daemon=True,
+        )
+    )
+    scripts_before = await _scripts_run(redis_url)
+    for worker in workers:
+        worker.start()
+    try:
+        outcomes = await _gather(results, workers, 5 * seconds + START_TIMEOUT)
+    finally:
+        await _stop(workers)
+    scripts = await _scripts_run(redis_url) - scripts_before
+    person = next(o for o in outcomes if "waits" in o)
+    batch = [o for o in outcomes if "waits" not in o]
+    waits = sorted(person["waits"])
+    arrivals = sorted(t for o in outcomes for t in o["arrivals"])
+    report = pacing_report(arrivals, quota)
+    return {
+        "person_priority": priority.name,
+        "quota": {"limit": quota.limit, "period": quota.period},
+        "bulk_calls": calls,
+        "interactive_calls": len(waits),
+        "interactive_rate": interactive_rate,
+        "wait_p50_ms": _percentile(waits, 50) * 1000,
+        "wait_p95_ms": _percentile(waits, 95) * 1000,
+        "wait_p99_ms": _percentile(waits, 99) * 1000,
+        "wait_max_ms": waits[-1] * 1000,
+        "bulk_done": sum(len(o["arrivals"]) for o in batch),
+        "bulk_elapsed_s": max(float(o["elapsed_s"]) for o in batch),
+        "ratio": report.ratio,
+        "busiest_window": report.busiest_window,
+        "scripts_per_call": scripts / max(1, len(arrivals)),
+    }
+
+
+async def _priorities(
+    redis_url: str,
+    processes: int,
+    seconds: float,
+    rtt: float,
+    interactive_rate: float,
+    concurrency: int,
+) -> list[dict[str, Any]]:
+    return [
+        await _priority_run(
+            redis_url, processes, seconds, rtt, interactive_rate, concurrency, priority
+        )
+        for priority in (Priority.INTERACTIVE, Priority.BULK)
+    ]
+
+
+# -- 4. faults -----------------------------------------------------------------------------
 
 
 class _Judge:
@@ -595,6 +805,47 @@ def _print_fleet(fig: dict[str, Any]) -> None:
     )
 
 
+def _print_priorities(runs: list[dict[str, Any]], processes: int, concurrency: int) -> None:
+    period_ms = PRIORITY_QUOTA.period * 1000
+
+    def row(label: str, cell: Callable[[dict[str, Any]], str], target: str) -> list[str]:
+        return [label, *(cell(run) for run in runs), target]
+
+    rows = [
+        row("interactive calls", lambda r: str(r["interactive_calls"]), ""),
+        row("their wait, p50", lambda r: f"{r['wait_p50_ms']:.1f} ms", ""),
+        row("their wait, p95", lambda r: f"{r['wait_p95_ms']:.1f} ms", f"< {period_ms / 2:g} ms"),
+        row("their wait, p99", lambda r: f"{r['wait_p99_ms']:.1f} ms", ""),
+        row("their wait, max", lambda r: f"{r['wait_max_ms']:.1f} ms", ""),
+        row("bulk calls done", lambda r: f"{r['bulk_done']:,} / {r['bulk_calls']:,}", "all"),
+        row("batch elapsed", lambda r: f"{r['bulk_elapsed_s']:.2f} s", ""),
+        row("share of the quota (all arrivals)", lambda r: f"{r['ratio']:.1%}", ""),
+        row(
+            "busiest window / limit",
+            lambda r: f"{r['busiest_window']} / {r['quota']['limit']}",
+            "<= limit",
+        ),
+        row(
+            "Lua scripts per call",
+            lambda r: f"{r['scripts_per_call']:.2f}",
+            f"<= {TARGET_SCRIPTS_PER_CALL:g}",
+        ),
+    ]
+    rate = runs[0]["interactive_rate"]
+    _common.print_table(
+        f"priorities across processes: {processes} processes x {concurrency} coroutines run a"
+        f" BULK batch that fills {PRIORITY_QUOTA} through one redis-server, one more process"
+        f" makes a call every {1 / rate:g} s",
+        ["figure", "its calls INTERACTIVE", "its calls BULK (first come, first served)", "target"],
+        rows,
+        show_machine=False,
+    )
+    print(
+        "\nboth processes' arrivals count in the busiest window; the person's process was in"
+        "\nuse before the batch started (one call), so the reserve holds from the start"
+    )
+
+
 def _print_faults(runs: list[dict[str, Any]]) -> None:
     rows = [
         [
@@ -677,12 +928,40 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
         default=None,
         help="calls each worker runs at once (default: the client's, min(limit, 100))",
     )
+    parser.add_argument(
+        "--interactive-rate",
+        type=float,
+        default=5.0,
+        help="interactive calls per second beside the batch (default 5: half the reserve)",
+    )
+    parser.add_argument(
+        "--rtt-ms",
+        type=float,
+        default=5.0,
+        help="the priorities run's requests take up to twice this (default 5 ms)",
+    )
+    parser.add_argument(
+        "--priority-concurrency",
+        type=int,
+        default=32,
+        help="coroutines each batch process runs in the priorities run (default 32)",
+    )
+    parser.add_argument(
+        "--only",
+        type=_sections,
+        default=SECTIONS,
+        help=f"comma-separated sections to run (default all: {','.join(SECTIONS)})",
+    )
     parser.add_argument("--no-faults", action="store_true", help="skip the fault runs")
     _common.add_json_option(parser)
     args = parser.parse_args(argv)
-    for name in ("acquires", "processes"):
+    for name in ("acquires", "processes", "priority_concurrency"):
         if getattr(args, name) < 1:
-            parser.error(f"--{name} must be at least 1")
+            parser.error(f"--{name.replace('_', '-')} must be at least 1")
+    if args.interactive_rate <= 0 or args.rtt_ms < 0:
+        parser.error("--interactive-rate must be positive and --rtt-ms not negative")
+    if args.no_faults:
+        args.only = tuple(s for s in args.only if s != "faults")
     try:
         args.rates = [int(r) for r in args.rates.split(",")]
     except ValueError:
@@ -692,40 +971,64 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     return args
 
 
+SECTIONS = ("cost", "fleet", "priorities", "faults")
+
+
+def _sections(text: str) -> tuple[str, ...]:
+    chosen = tuple(part.strip() for part in text.split(",") if part.strip())
+    unknown = [part for part in chosen if part not in SECTIONS]
+    if not chosen or unknown:
+        raise argparse.ArgumentTypeError(f"sections are {', '.join(SECTIONS)}, not {text!r}")
+    return chosen
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parse_args(argv)
+    figures: dict[str, Any] = {}
     with ExitStack() as stack:
         server = stack.enter_context(RedisServer())
-        nodes = stack.enter_context(redis_cluster(3))
-        backends = {
-            "RedisLimiter, one redis-server": (server.url, False),
-            "RedisLimiter, 3-master cluster": (nodes[0].url, True),
-        }
-        if shutil.which("valkey-server"):
-            valkey = stack.enter_context(RedisServer(binary="valkey-server"))
-            backends["RedisLimiter, valkey-server"] = (valkey.url, False)
         version = asyncio.run(_redis_version(server.url))
-        cost = asyncio.run(_acquire_cost(backends, server.url, args.acquires))
-        _print_cost(cost, version)
-        fleet = asyncio.run(
-            _fleet(server.url, args.processes, args.rates, args.seconds, args.concurrency)
-        )
-        for fig in fleet:
+        figures["redis_version"] = version
+        if "cost" in args.only:
+            nodes = stack.enter_context(redis_cluster(3))
+            backends = {
+                "RedisLimiter, one redis-server": (server.url, False),
+                "RedisLimiter, 3-master cluster": (nodes[0].url, True),
+            }
+            if shutil.which("valkey-server"):
+                valkey = stack.enter_context(RedisServer(binary="valkey-server"))
+                backends["RedisLimiter, valkey-server"] = (valkey.url, False)
+            cost = asyncio.run(_acquire_cost(backends, server.url, args.acquires))
+            _print_cost(cost, version)
+            figures["acquire_cost"] = cost
+        if "fleet" in args.only:
+            fleet = asyncio.run(
+                _fleet(server.url, args.processes, args.rates, args.seconds, args.concurrency)
+            )
+            for fig in fleet:
+                print()
+                _print_fleet(fig)
+            figures["fleet"] = fleet
+        if "priorities" in args.only:
+            runs = asyncio.run(
+                _priorities(
+                    server.url,
+                    args.processes,
+                    args.seconds,
+                    args.rtt_ms / 1000,
+                    args.interactive_rate,
+                    args.priority_concurrency,
+                )
+            )
             print()
-            _print_fleet(fig)
-    faults: list[dict[str, Any]] = []
-    if not args.no_faults:
+            _print_priorities(runs, args.processes, args.priority_concurrency)
+            figures["priorities"] = runs
+    if "faults" in args.only:
         faults = asyncio.run(_faults())
         print()
         _print_faults(faults)
-    _common.write_json(
-        args.json,
-        "redis_limiter",
-        redis_version=version,
-        acquire_cost=cost,
-        fleet=fleet,
-        faults=faults,
-    )
+        figures["faults"] = faults
+    _common.write_json(args.json, "redis_limiter", **figures)
     return 0
 
 
