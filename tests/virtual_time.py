@@ -21,6 +21,9 @@ P = ParamSpec("P")
 
 __all__ = ["VirtualTimeLoop", "virtual_time"]
 
+#: Idle turns with a timer due "now" after which the clock moves a nanosecond.
+_SPINS = 1000
+
 
 class _Selector:
     """Polls real file descriptors without blocking; a wait for a timer moves the clock."""
@@ -31,7 +34,17 @@ class _Selector:
 
     def select(self, timeout: float | None = None) -> list[tuple[selectors.SelectorKey, int]]:
         events = self._selector.select(0)
-        if events or timeout == 0:
+        if events:
+            self._loop.spins = 0
+            return events
+        if timeout == 0:
+            # Code that re-arms a timer for "now" until time has moved (aiolimiter does,
+            # when float rounding leaves its bucket a hair short) spins a real loop for a
+            # microsecond; here time would stand still for ever. After many idle turns
+            # the clock moves one nanosecond.
+            self._loop.spins += 1
+            if self._loop.spins >= _SPINS:
+                self._loop.advance(1e-9)
             return events
         if timeout is None:  # no timer at all: only I/O can wake the loop
             return self._selector.select(None)
@@ -48,6 +61,8 @@ class VirtualTimeLoop(asyncio.SelectorEventLoop):
     def __init__(self) -> None:
         super().__init__()
         self._now = 1000.0
+        #: Turns of the loop in a row with a timer due and no time passing.
+        self.spins = 0
         inner: selectors.BaseSelector = vars(self)["_selector"]
         vars(self)["_selector"] = _Selector(inner, self)
 
@@ -56,6 +71,7 @@ class VirtualTimeLoop(asyncio.SelectorEventLoop):
 
     def advance(self, seconds: float) -> None:
         self._now += seconds
+        self.spins = 0
 
 
 def virtual_time(test: Callable[P, Coroutine[Any, Any, None]]) -> Callable[P, None]:

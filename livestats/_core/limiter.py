@@ -547,14 +547,24 @@ class LocalLimiter:
         slot), the earliest that is likely; ``None`` if nothing can tell.
         """
         interactive = waiter in bucket.interactive
-        ahead = sum(
-            1
-            for line in (bucket.interactive, bucket.bulk)
-            for other in line
-            if other is not waiter
-            and not other.future.done()
-            and (other.order, other.arrived) < (waiter.order, waiter.arrived)
-        )
+
+        def before(line: deque[_Waiter]) -> int:
+            return sum(
+                1
+                for other in line
+                if other is not waiter
+                and not other.future.done()
+                and (other.order, other.arrived) < (waiter.order, waiter.arrived)
+            )
+
+        ahead = before(bucket.interactive)
+        bulk = before(bucket.bulk)
+        if interactive and bulk:
+            # Bulk waiters ahead take only the slots below the reserve.
+            limit = bucket.limit(now)
+            room = limit - bucket.reserve(now, limit) - bucket.in_use - len(bucket.cooling)
+            bulk = min(bulk, max(0, room))
+        ahead += bulk
         when = self._ready_at(bucket, now, ahead, interactive)
         if when is None:
             when = max(now + bucket.period, bucket.paused_until)
