@@ -6,12 +6,11 @@ from collections.abc import AsyncIterable, Callable, Iterable, Mapping
 from types import TracebackType
 from typing import Any, ClassVar, TypeVar
 
-import attrs
 import cattrs
 
 from livestats._core.batch import check_concurrency
 from livestats._core.convert import structure
-from livestats._core.engine import Call, Engine, Signing
+from livestats._core.engine import INTERACTIVE, Call, Engine, Signing, Wait
 from livestats._core.http import HttpRequest, HttpResponse
 from livestats._core.limiter import shared_limiter
 from livestats._core.outcome import Outcome
@@ -22,21 +21,13 @@ from livestats._core.transport import AiohttpTransport
 from livestats._core.validate import check_max_wait, shown
 from livestats.errors import ConfigurationError, ValidationError
 
-__all__ = ["BaseClient", "check_items"]
+__all__ = ["BaseClient", "Wait", "check_items"]
 
 T = TypeVar("T")
 Self = TypeVar("Self", bound="BaseClient")
 
 #: Bulk helpers run at most this many calls at once unless told otherwise.
 MAX_DEFAULT_CONCURRENCY = 100
-
-
-@attrs.frozen
-class Wait:
-    """How one call waits for its quota slot: its priority and its bound (``None``: none)."""
-
-    priority: Priority
-    max_wait: float | None
 
 
 class BaseClient:
@@ -76,7 +67,15 @@ class BaseClient:
             secrets=secrets,
             renew_credentials=renew_credentials,
             on_event=settings.on_event,
+            probe_up=self.probe_up,
         )
+        #: The waits of calls that give no max_wait, made once.
+        self._waits = {
+            priority: Wait(priority, settings.max_wait)
+            if (priority, settings.max_wait) != (Priority.INTERACTIVE, None)
+            else INTERACTIVE
+            for priority in Priority
+        }
 
     async def __aenter__(self: Self) -> Self:
         return self
@@ -164,12 +163,12 @@ class BaseClient:
 
     def _wait(self, priority: object, max_wait: object) -> Wait:
         """How a call waits for its slot, checked before anything is sent."""
+        if max_wait is None and isinstance(priority, Priority):
+            return self._waits[priority]
         if not isinstance(priority, Priority):
             raise ValidationError(
                 f"priority must be livestats.Priority.INTERACTIVE or .BULK, not {shown(priority)}"
             )
-        if max_wait is None:
-            return Wait(priority, self._settings.max_wait)
         return Wait(priority, check_max_wait(max_wait, "max_wait", error=ValidationError))
 
     async def _run(
@@ -190,9 +189,7 @@ class BaseClient:
                 sign=sign,
                 classify=classify,
                 wait_if_paused=wait_if_paused,
-                priority=wait.priority,
-                max_wait=wait.max_wait,
-                probe_up=self.probe_up,
+                wait=wait,
             )
         )
 

@@ -68,7 +68,7 @@ from livestats.events import (
     WaitStarted,
 )
 
-__all__ = ["Call", "Engine", "Signing"]
+__all__ = ["INTERACTIVE", "Call", "Engine", "Signing", "Wait"]
 
 T = TypeVar("T")
 logger = logging.getLogger("livestats")
@@ -80,6 +80,21 @@ class Signing:
 
     #: Epoch seconds: the local wall clock corrected by the offset the vendor taught us.
     now: float
+
+
+@attrs.frozen
+class Wait:
+    """How one call waits for its quota slot: its priority and its bound (``None``: none).
+
+    ``max_wait`` is the seconds an attempt may wait for its slot, pauses included.
+    """
+
+    priority: Priority
+    max_wait: float | None
+
+
+#: The common case, made once: an interactive call with no bound.
+INTERACTIVE = Wait(Priority.INTERACTIVE, None)
 
 
 @attrs.frozen(kw_only=True)
@@ -98,13 +113,8 @@ class Call(Generic[T]):
     #: While the quota key or the client is paused, wait (``True``) or fail at once
     #: with a RateLimitedError that says until when (``False``).
     wait_if_paused: bool = True
-    #: Who waits: a person (served first) or a batch.
-    priority: Priority = Priority.INTERACTIVE
-    #: Seconds an attempt may wait for its slot, pauses included (``None``: no bound).
-    max_wait: float | None = None
-    #: Whether a limit lowered after a refusal grows back by itself. ``False`` for a
-    #: provider whose refusal blocks for minutes: its quota is never probed upward.
-    probe_up: bool = True
+    #: How it waits for its slot: who waits, and for how long at most.
+    wait: Wait = attrs.field(factory=lambda: INTERACTIVE)
 
 
 class Engine:
@@ -124,6 +134,7 @@ class Engine:
         "_max_bytes",
         "_paused_until",
         "_probe",
+        "_probe_up",
         "_provider",
         "_ranks",
         "_redactor",
@@ -147,8 +158,12 @@ class Engine:
         secrets: Iterable[str] = (),
         renew_credentials: Callable[[], bool] | None = None,
         on_event: EventHandler | None = None,
+        probe_up: bool = True,
     ) -> None:
         self._provider = provider
+        #: Whether a limit lowered after a refusal grows back by itself. ``False`` for
+        #: a provider whose refusal blocks for minutes: its quota is never probed upward.
+        self._probe_up = probe_up
         #: Where events go; None (no handler) costs one comparison per step.
         self.sink = EventSink(on_event) if on_event is not None else None
 
@@ -516,7 +531,7 @@ class Engine:
         )
         learn = getattr(self._limiter, "refused", None)
         if learn is not None:
-            adapted = await learn(call.quota_key, call.quota, recover=call.probe_up)
+            adapted = await learn(call.quota_key, call.quota, recover=self._probe_up)
             if adapted is not None:
                 logger.info(
                     "%s: refused for rate at %s; the effective quota is now %s",
@@ -667,9 +682,12 @@ class Engine:
             )
 
     async def _wait_for_slot(self, call: Call[T]) -> Permit | None:
-        deadline = None if call.max_wait is None else self._clock.monotonic() + call.max_wait
+        wait = call.wait
+        bound = wait.max_wait
+        deadline = None if bound is None else self._clock.monotonic() + bound
         while True:
-            await self._wait_while_paused(call, deadline)
+            if self._paused_until > self._clock.monotonic():
+                await self._wait_while_paused(call, deadline)
             quota = call.quota
             if quota is None:
                 return None
@@ -677,7 +695,11 @@ class Engine:
                 await self._paced(call, quota, deadline)
             left = None if deadline is None else max(0.0, deadline - self._clock.monotonic())
             try:
-                if not self._ranks:
+                if wait is INTERACTIVE:
+                    permit = await self._limiter.acquire(
+                        call.quota_key, quota, wait_if_paused=call.wait_if_paused
+                    )
+                elif not self._ranks:
                     # A limiter of the older interface: no priorities, no deadline of its own.
                     permit = await asyncio.wait_for(
                         self._limiter.acquire(
@@ -690,7 +712,7 @@ class Engine:
                         call.quota_key,
                         quota,
                         wait_if_paused=call.wait_if_paused,
-                        priority=call.priority,
+                        priority=wait.priority,
                         max_wait=left,
                     )
             except Paused as paused:
@@ -748,7 +770,7 @@ class Engine:
     def _late_error(self, call: Call[T], retry_after: float | None) -> RateLimitedError:
         wait = "" if retry_after is None else f" (one is expected in {retry_after:.3f} s)"
         return RateLimitedError(
-            f"no quota slot within max_wait={call.max_wait:g} s{wait}; nothing was sent",
+            f"no quota slot within max_wait={call.wait.max_wait:g} s{wait}; nothing was sent",
             provider=self._provider,
             operation=call.operation,
             retryable=False,

@@ -83,8 +83,9 @@ class MockTransport:
             answer = await answer
         if not isinstance(answer, HttpResponse):
             raise TypeError(f"the handler must return a livestats.HttpResponse, not {answer!r}")
-        if not answer.elapsed:  # the time the handler took, on the loop's clock
-            answer = attrs.evolve(answer, elapsed=loop.time() - sent)
+        if not answer.elapsed and (took := loop.time() - sent):
+            # The time the handler took, on the loop's clock (none: leave the answer be).
+            answer = attrs.evolve(answer, elapsed=took)
         if len(answer.body) > max_bytes:
             raise ResponseTooLargeError(
                 f"the answer is larger than max_response_bytes={max_bytes}",
