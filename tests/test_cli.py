@@ -35,6 +35,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import date, datetime, timedelta, timezone
@@ -371,6 +372,60 @@ class SimulatorProcess:
                 _, err = self._proc.communicate()
             self._stopped = (self._proc.returncode, err)
         return self._stopped
+
+
+class SimulatorThread:
+    """A :class:`Simulator` serving from a thread and loop of its own.
+
+    For in-process runs that must see what reached the simulator (how many
+    requests, which) while :func:`call_main` runs its own event loop here.
+    """
+
+    def __init__(self, **settings: Any) -> None:
+        self.sim = Simulator(**settings)
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
+
+    def __enter__(self) -> SimulatorThread:
+        self._thread.start()
+        asyncio.run_coroutine_threadsafe(self.sim.start(), self._loop).result(HANG)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        asyncio.run_coroutine_threadsafe(self.sim.close(), self._loop).result(HANG)
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(HANG)
+        self._loop.close()
+
+    @property
+    def exports(self) -> dict[str, str]:
+        """What ``livestats simulate`` would print for this simulator."""
+        sim = self.sim
+        t, c, p = sim.tencent, sim.chinanetcenter, sim.polyv
+        return {
+            "LIVESTATS_TENCENT_BASE_URL": sim.url,
+            "LIVESTATS_TENCENT_SDKAPPID": str(t.sdkappid),
+            "LIVESTATS_TENCENT_IDENTIFIER": t.identifier,
+            "LIVESTATS_TENCENT_SECRET_KEY": t.secret_key,
+            "LIVESTATS_CHINANETCENTER_BASE_URL": sim.url,
+            "LIVESTATS_CHINANETCENTER_USERNAME": c.username,
+            "LIVESTATS_CHINANETCENTER_API_KEY": c.api_key,
+            "LIVESTATS_POLYV_BASE_URL": sim.url,
+            "LIVESTATS_POLYV_APP_ID": p.app_id,
+            "LIVESTATS_POLYV_APP_SECRET": p.app_secret,
+        }
+
+    @property
+    def secrets(self) -> dict[str, str]:
+        c = self.sim.chinanetcenter
+        return {
+            **secrets_in(self.exports),
+            "the AK/SK secret key": c.secret_key,
+        }
+
+    def sent(self, operation: str) -> int:
+        """How many requests to ``operation`` have arrived so far."""
+        return len(self.sim.arrivals(operation))
 
 
 @pytest.fixture(scope="module")

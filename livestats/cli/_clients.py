@@ -128,10 +128,9 @@ def run_limiter(args: argparse.Namespace) -> Limiter:
             limiter = RedisLimiter(url, fallback=settings.get("fallback", "error"))
         except ConfigurationError as err:
             raise UsageError(f"{'--redis' if redis else 'the Redis URL'}: {err}") from None
-        shown = URL(url)
-        remember_secrets([shown.password])
-        if shown.password:
-            shown = shown.with_password("[secure]")
+        parsed = URL(url)
+        remember_secrets([parsed.password, parsed.raw_password])
+        shown = url.replace(f":{parsed.raw_password}@", ":[secure]@") if parsed.password else url
         args._limiter_text = f"RedisLimiter {shown}"
     else:
         if settings.get("fallback"):

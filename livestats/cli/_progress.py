@@ -7,9 +7,9 @@ Each bar shows what is true of the job, in units that can be compared:
   for ``--all`` the room count once the room list is read;
 - the rate of **requests** sent (the clients' ``RequestSent`` events, retries
   included), against the quota, which counts requests too. It is measured over
-  the last few quota periods (a whole number of them, at least 5 s), so it can
-  only exceed the quota while the run is younger than that: that is the quota's
-  burst (a window's worth of requests at once), and it is labelled so;
+  the last ten quota periods (at least 10 s), so it can only exceed the quota
+  while the run is younger than that: that is the quota's burst (a window's worth
+  of requests at once), and it is labelled so;
 - an ETA from the items left, the requests each item takes, and the rate the
   quota allows (or the rate measured, when the vendor is slower than the quota).
 
@@ -51,11 +51,19 @@ def wants_progress(flag: bool | None) -> bool:
         return False
 
 
+#: The rate is measured over at least this many quota periods, and at least this long.
+#: A quota-bound job sends a window's worth at the start of each period, so a window
+#: of k periods holds k or k - 1 of those bursts: the rate shown dips by at most 1/k.
+WINDOW_PERIODS = 10
+WINDOW_SECONDS = 10.0
+
+
 def _window(quota: Quota | None) -> float:
-    """The span the rate is measured over: whole quota periods, at least 5 s."""
+    """The span the rate is measured over: whole quota periods (never a fraction of one)."""
     if quota is None:
-        return 5.0
-    return quota.period * max(1, math.ceil(5.0 / quota.period))
+        return WINDOW_SECONDS
+    periods = max(WINDOW_PERIODS, math.ceil(WINDOW_SECONDS / quota.period))
+    return quota.period * periods
 
 
 def _clock(seconds: float) -> str:
@@ -163,12 +171,10 @@ class Step:
         left = max(0, total - self.completed)
         worked = self.completed - self.skipped
         per_item = self.requests / worked if worked > 0 and self.requests > 0 else 1.0
-        rate, burst, _ = self.rate()
-        young = self._clock() - self._started < self._window
-        if self.quota is not None and (burst or young or rate <= 0):
-            rate = self.quota.rate
-        elif self.quota is not None:
-            rate = min(rate, self.quota.rate)
+        rate, _, _ = self.rate()
+        if self.quota is not None:
+            # Never faster than the quota allows; slower when the vendor (or the input) is.
+            rate = min(rate, self.quota.rate) if rate > 0 else self.quota.rate
         if rate <= 0:
             return None
         return left * per_item / rate
