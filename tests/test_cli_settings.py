@@ -243,6 +243,14 @@ def test_every_option_has_help_and_every_command_examples_and_environment() -> N
             assert f"LIVESTATS_{provider.upper()}_BASE_URL" in epilog, name
 
 
+def test_every_help_fits_80_columns(cli: Cli) -> None:
+    env = {**cli.env, "COLUMNS": "80"}
+    for name in ["", *dict(_leaf_parsers(build_parser()))]:
+        run = cli.run(*name.split(), "--help", env=env)
+        assert run.returncode == 0
+        assert max(len(line) for line in run.stdout.splitlines()) < 80, name
+
+
 def test_help_shows_the_examples_and_variables(cli: Cli) -> None:
     run = cli.run("chinanetcenter", "durations", "--help")
 

@@ -20,6 +20,7 @@ import importlib.util
 import os
 import signal
 import sys
+import textwrap
 from collections.abc import Awaitable, Callable, Sequence
 from typing import NoReturn
 
@@ -35,11 +36,13 @@ INSTALL_CLI = "pip install 'livestats[cli]'"
 
 #: Settings every command reads, whatever the provider.
 COMMON_ENVIRONMENT = {
-    "LIVESTATS_CONFIG": "the config file (default ~/.config/livestats/config.toml)",
-    "LIVESTATS_LIMITER_PATH": "the SQLite file runs share quotas through "
-    "(default ~/.cache/livestats/quotas.sqlite3)",
-    "LIVESTATS_REDIS_URL": "share quotas through this Redis instead (like --redis)",
+    "LIVESTATS_CONFIG": "config file (~/.config/livestats/config.toml)",
+    "LIVESTATS_LIMITER_PATH": "shared quota file, in ~/.cache/livestats",
+    "LIVESTATS_REDIS_URL": "share quotas through this Redis (as --redis)",
 }
+
+#: Help is laid out for a terminal this wide.
+HELP_WIDTH = 80
 
 
 class _Parser(argparse.ArgumentParser):
@@ -49,14 +52,25 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _epilog(examples: Sequence[str], provider: str | None) -> str:
-    lines = ["examples:", *(f"  {example}" for example in examples)]
-    variables = dict(ENVIRONMENT.get(provider, {})) if provider else {}
-    lines += ["", "environment:"]
-    width = max(len(v) for v in [*variables.values(), *COMMON_ENVIRONMENT])
-    for setting, variable in variables.items():
-        lines.append(f"  {variable.ljust(width)}  {provider} {setting}")
-    for variable, what in COMMON_ENVIRONMENT.items():
-        lines.append(f"  {variable.ljust(width)}  {what}")
+    """Examples, then each variable the command reads, within :data:`HELP_WIDTH`."""
+    lines = ["examples:", *(f"  {example}" for example in examples), "", "environment:"]
+    variables = {
+        variable: f"[{provider}] {setting} in the config file"
+        for setting, variable in (ENVIRONMENT.get(provider, {}) if provider else {}).items()
+    }
+    variables.update(COMMON_ENVIRONMENT)
+    width = min(30, max(len(v) for v in variables))
+    for variable, what in variables.items():
+        line = f"  {variable.ljust(width)}  {what}"
+        if len(variable) <= width and len(line) < HELP_WIDTH:
+            lines.append(line)
+        else:  # a long name or text: the text on a line of its own
+            lines += [
+                f"  {variable}",
+                *textwrap.wrap(
+                    what, HELP_WIDTH - 1, initial_indent=" " * 6, subsequent_indent=" " * 6
+                ),
+            ]
     return "\n".join(lines)
 
 
@@ -261,7 +275,8 @@ def build_parser() -> _Parser:
     where.add_argument(
         "--region",
         choices=("china", "singapore", "silicon-valley", "jakarta"),
-        help="the API region (default: china)",
+        metavar="REGION",
+        help="the API region: china (the default), singapore, silicon-valley or jakarta",
     )
     stats = _add(
         tencent_commands,
@@ -271,7 +286,7 @@ def build_parser() -> _Parser:
         examples=[
             "livestats tencent room-stats room-1 room-2",
             "livestats tencent room-stats --input ids.txt --format csv -o stats.csv",
-            "livestats tencent room-stats --input ids.txt --format jsonl -o stats.jsonl --resume",
+            "livestats tencent room-stats -i ids.txt --format jsonl -o out.jsonl --resume",
             "livestats tencent room-stats --all --format jsonl",
             "cat ids.txt | livestats tencent room-stats - --quota get_room_stats=500/1",
         ],
@@ -308,7 +323,7 @@ def build_parser() -> _Parser:
         "room statistics on a schedule: every room (listed each sweep), or those given",
         examples=[
             "livestats tencent watch --every 60 --metrics-port 9464",
-            "livestats tencent watch --every 60 --rooms rooms.txt --format jsonl -o stats.jsonl",
+            "livestats tencent watch --every 60 --rooms rooms.txt --format jsonl -o out",
         ],
         provider="tencent",
         parents=[_watch_options(), output, where, clients],
@@ -326,9 +341,9 @@ def build_parser() -> _Parser:
         "_commands:chinanetcenter_durations",
         "stream push durations",
         examples=[
-            "livestats chinanetcenter durations --domain live1.example.com live/show-1 "
-            "--from 2026-09-01 --to 2026-11-09",
-            "livestats chinanetcenter durations --input streams.txt   # lines: domain app/stream",
+            "livestats chinanetcenter durations --domain live1.example.com live/show-1 \\\n"
+            "      --from 2026-09-01 --to 2026-11-09",
+            "livestats chinanetcenter durations -i streams.txt  # lines: domain app/stream",
         ],
         provider="chinanetcenter",
         parents=[_input_options("stream"), resumable, clients],
@@ -392,10 +407,10 @@ def build_parser() -> _Parser:
         providers,
         "quotas",
         "_quotas:quotas",
-        "the quota of every operation: its key, as configured, in effect, and the limiter",
+        "each operation's quota: its key, as configured, in effect, and the limiter",
         examples=[
             "livestats quotas",
-            "livestats quotas --quota get_room_stats=500/1 --redis redis://localhost:6379/0",
+            "livestats quotas --quota get_room_stats=500/1 --redis redis://localhost/0",
         ],
         provider=None,
         parents=[output, clients],
