@@ -189,7 +189,7 @@ async def tencent_room_stats(args: argparse.Namespace) -> int:
     if not args.all:
         _ids_given(args)
     bars = Bars(wants_progress(args.progress))
-    client = tencent_client(args, on_event=bars.on_event)
+    client = tencent_client(args, on_event=bars.events)
     columns = columns_of(RoomStats)
     async with client:
         with Job(args, columns, bars.output(), key=KEYS[RoomStats]) as job, bars:
@@ -271,7 +271,7 @@ async def tencent_gift_count(args: argparse.Namespace) -> int:
             "gift-count needs the receiver: give --account ACCOUNT, or 'room account' pairs"
         )
     bars = Bars(wants_progress(args.progress))
-    client = tencent_client(args, on_event=bars.on_event)
+    client = tencent_client(args, on_event=bars.events)
     async with client:
         with Job(args, columns_of(GiftCount), bars.output(), key=KEYS[GiftCount]) as job, bars:
             source = Progress.of(args.ids)
@@ -295,7 +295,7 @@ async def tencent_gift_count(args: argparse.Namespace) -> int:
 async def tencent_rooms(args: argparse.Namespace) -> int:
     """Every room of the app, from ``get_room_list``."""
     bars = Bars(wants_progress(args.progress))
-    client = tencent_client(args, on_event=bars.on_event)
+    client = tencent_client(args, on_event=bars.events)
     async with client:
         with Job(args, columns_of(RoomSummary), bars.output()) as job, bars:
             step = bars.step(
@@ -353,7 +353,7 @@ async def chinanetcenter_durations(args: argparse.Namespace) -> int:
     wanted = await domain_streams(args)
     date_from, date_to = _date(args.date_from, "--from"), _date(args.date_to, "--to")
     bars = Bars(wants_progress(args.progress))
-    client = chinanetcenter_client(args, on_event=bars.on_event)
+    client = chinanetcenter_client(args, on_event=bars.events)
     try:
         client.check_period(date_from, date_to)
     except ValidationError as err:
@@ -412,7 +412,7 @@ async def polyv_stream_info(args: argparse.Namespace) -> int:
     _ids_given(args)
     start, end = _moment(args.start, "--start"), _moment(args.end, "--end")
     bars = Bars(wants_progress(args.progress))
-    client = polyv_client(args, on_event=bars.on_event)
+    client = polyv_client(args, on_event=bars.events)
     key = KEYS[StreamInfoSample]
     async with client:
         with Job(args, columns_of(StreamInfoSample), bars.output(), key=key) as job, bars:

@@ -36,7 +36,7 @@ from rich.text import Text
 
 from livestats import Quota
 from livestats.cli._inputs import Progress as InputProgress
-from livestats.events import Event, RequestSent
+from livestats.events import Event, EventHandler, RequestSent
 
 __all__ = ["Bars", "Step", "wants_progress"]
 
@@ -227,7 +227,7 @@ def _fixed() -> Column:
 class Bars:
     """Progress bars for the steps of one job, or nothing when disabled.
 
-    :meth:`on_event` is the clients' ``on_event`` handler: it counts each request
+    :attr:`events` is the clients' ``on_event`` handler: it counts each request
     against the step of its operation.
     """
 
@@ -248,6 +248,11 @@ class Bars:
                 redirect_stderr=False,
                 expand=True,
             )
+
+    @property
+    def events(self) -> EventHandler | None:
+        """The clients' ``on_event``: None when no bar is shown, so nothing is counted."""
+        return None if self._progress is None else self.on_event
 
     def on_event(self, event: Event) -> None:
         if isinstance(event, RequestSent):

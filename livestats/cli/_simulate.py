@@ -113,10 +113,10 @@ async def demo(args: argparse.Namespace) -> int:
             t.identifier,
             secret_key=t.secret_key,
             base_url=sim.url,
-            on_event=bars.on_event,
+            on_event=bars.events,
         )
-        cnc = ChinaNetCenterClient(c.username, c.api_key, base_url=sim.url, on_event=bars.on_event)
-        polyv = PolyvClient(p.app_id, p.app_secret, base_url=sim.url, on_event=bars.on_event)
+        cnc = ChinaNetCenterClient(c.username, c.api_key, base_url=sim.url, on_event=bars.events)
+        polyv = PolyvClient(p.app_id, p.app_secret, base_url=sim.url, on_event=bars.events)
         async with tencent, cnc, polyv:
             with bars:
                 await _tencent_job(tencent, bars, counts, top=args.top)
