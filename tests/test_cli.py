@@ -1365,3 +1365,7 @@ def test_demo_collects_from_every_operation_without_a_refusal(cli: Cli) -> None:
     }
     assert {operation: cells[-1] for operation, cells in table.items()} == dict.fromkeys(table, "0")
     assert table["get_room_stats"][1] == "50"  # items: every room
+    # Piped, it keeps to a terminal's 80 columns, and says which errors are expected.
+    assert max(len(line) for line in run.stdout.splitlines()) <= 80
+    assert table["get_stream_info"][2] == "2"
+    assert "The 2 get_stream_info errors are expected" in run.stdout

@@ -220,14 +220,6 @@ def test_the_demo_fits_80_columns(cli: Cli) -> None:
     assert any(line.strip().startswith("busiest:") for line in lines)
 
 
-def test_the_demo_piped_keeps_to_80_columns(cli: Cli) -> None:
-    run = cli.run("demo", "--rooms", "20", "--top", "5")
-
-    assert run.returncode == 0
-    assert max(len(line) for line in run.stdout.splitlines()) <= WIDTH
-    assert "The 2 get_stream_info errors are expected" in run.stdout
-
-
 # -- the bar's figures, on a clock of the test's own ----------------------------------------------
 
 
