@@ -20,8 +20,11 @@ by its own settings object (:class:`TencentSim`, :class:`ChinaNetCenterSim`,
 
 :class:`MockTransport` runs a client against a function instead of a server.
 
-With pytest-asyncio installed, the ``livestats_simulator`` fixture (from the pytest
-plugin this package registers) gives each test a fresh, started simulator.
+The pytest plugin this package registers (:mod:`livestats.testing.pytest_plugin`)
+gives a test a started simulator: the ``livestats_simulator`` fixture, set up by the
+test's ``@pytest.mark.livestats_simulator(rooms=..., seed=..., faults=...)`` mark,
+and ``livestats_simulator_factory`` for several. They need pytest-asyncio (strict
+mode: mark the test ``@pytest.mark.asyncio``) and say so when it is missing.
 """
 
 from livestats.testing._chinanetcenter import ChinaNetCenterCredentials, ChinaNetCenterSim
