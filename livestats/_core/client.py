@@ -69,6 +69,8 @@ class BaseClient:
             on_event=settings.on_event,
             probe_up=self.probe_up,
         )
+        #: Each operation's quota key, made once (it depends on settings only).
+        self._keys: dict[str, str] = {}
         #: The waits of calls that give no max_wait, made once.
         self._waits = {
             priority: Wait(priority, settings.max_wait)
@@ -181,10 +183,13 @@ class BaseClient:
         wait_if_paused: bool = True,
     ) -> T:
         """Run one call of ``operation`` through the engine, under its quota."""
+        key = self._keys.get(operation)
+        if key is None:
+            key = self._keys[operation] = self.quota_key(operation)
         return await self._engine.run(
             Call(
                 operation=operation,
-                quota_key=self.quota_key(operation),
+                quota_key=key,
                 quota=self._quotas[operation],
                 sign=sign,
                 classify=classify,

@@ -321,7 +321,7 @@ class Engine:
                     if permit is not None:
                         await permit.release(sent=False)
                     raise
-                if self._paused_until > self._clock.monotonic():
+                if self._paused():
                     # The client was paused while this call waited at the gate (the
                     # attempt it waited for met a lockout or a block): send nothing now.
                     if permit is not None:
@@ -337,7 +337,7 @@ class Engine:
         """Sign, send, release the slot: the answer classified, or a refusal for a failure."""
         sent = answered = False
         request: HttpRequest | None = None
-        sent_at = self._clock.monotonic()
+        sent_at = self._clock.monotonic() if self.sink is not None else 0.0
         try:
             request = call.sign(self.signing())
             sent = True
@@ -563,6 +563,10 @@ class Engine:
             )
         )
 
+    def _paused(self) -> bool:
+        """Whether the client is paused now (no clock read until it has ever been)."""
+        return bool(self._paused_until) and self._paused_until > self._clock.monotonic()
+
     def pause(self, seconds: float) -> None:
         """Send nothing for ``seconds``: calls wait until then before taking a slot."""
         self._paused_until = max(self._paused_until, self._clock.monotonic() + seconds)
@@ -686,7 +690,7 @@ class Engine:
         bound = wait.max_wait
         deadline = None if bound is None else self._clock.monotonic() + bound
         while True:
-            if self._paused_until > self._clock.monotonic():
+            if self._paused():
                 await self._wait_while_paused(call, deadline)
             quota = call.quota
             if quota is None:
@@ -723,7 +727,7 @@ class Engine:
                 raise self._late_error(call, None) from None
             if self.sink is not None:
                 self._check_adapted(call)
-            if self._paused_until <= self._clock.monotonic():
+            if not self._paused():
                 return permit
             await permit.release(sent=False)
 
