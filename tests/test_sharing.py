@@ -236,6 +236,7 @@ async def test_a_call_over_its_max_wait_raises_rate_limited_and_sends_nothing() 
     with pytest.raises(RateLimitedError) as info:
         await client.get_room_stats("room-2", max_wait=1.0)
     assert info.value.retry_after == pytest.approx(60.0, abs=0.1)
+    assert info.value.until is not None
     assert not info.value.retryable
     assert len(transport.requests) == 1
     # In a batch, that item comes back with the error; the others are served.

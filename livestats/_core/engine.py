@@ -773,12 +773,18 @@ class Engine:
 
     def _late_error(self, call: Call[T], retry_after: float | None) -> RateLimitedError:
         wait = "" if retry_after is None else f" (one is expected in {retry_after:.3f} s)"
+        until = (
+            None
+            if retry_after is None
+            else datetime.fromtimestamp(self._clock.wall() + retry_after, tz=timezone.utc)
+        )
         return RateLimitedError(
             f"no quota slot within max_wait={call.wait.max_wait:g} s{wait}; nothing was sent",
             provider=self._provider,
             operation=call.operation,
             retryable=False,
             retry_after=retry_after,
+            until=until,
         )
 
     def _paused_error(self, call: Call[T], seconds: float) -> RateLimitedError:
