@@ -436,7 +436,10 @@ class Simulator:
         runner = web.AppRunner(self._app, access_log=None, shutdown_timeout=1.0)
         await runner.setup()
         try:
-            await web.TCPSite(runner, self._host, self._port).start()
+            # A vendor's accept queue is deep; aiohttp's default of 128 drops the SYNs
+            # of a fleet's first burst (8 processes opening 100 connections each), and
+            # each of those requests then waits a second for the SYN's retransmit.
+            await web.TCPSite(runner, self._host, self._port, backlog=1024).start()
         except BaseException:
             await runner.cleanup()
             raise
