@@ -15,6 +15,7 @@ from redis.asyncio import Redis
 
 from livestats import (
     ChinaNetCenterClient,
+    Clock,
     LimiterUnavailableError,
     PolyvClient,
     Quota,
@@ -143,6 +144,35 @@ async def test_a_reservation_given_back_frees_its_slot_no_earlier(redis_url: str
         permit = await asyncio.wait_for(second.acquire("k", quota), 2.0)
         assert time.monotonic() >= released + quota.period - 0.01
         await permit.release(sent=False)
+
+
+async def test_a_free_slot_is_used_at_once(redis_url: str) -> None:
+    """A slot free when the script ran is handed over with no sleep (only a slot
+    reserved from a cooling one waits, until the server's clock has reached it).
+
+    Promise: an acquire that finds a free slot costs one round trip. (It slept half
+    a millisecond of clock margin, a whole millisecond of event-loop timer, on each.)
+    """
+    sleeps: list[float] = []
+
+    async def sleep(seconds: float) -> None:
+        sleeps.append(seconds)
+        await asyncio.sleep(seconds)
+
+    clock = Clock(monotonic=time.monotonic, sleep=sleep)
+    async with RedisLimiter(redis_url, key_prefix=secrets.token_hex(4), clock=clock) as limiter:
+        quota = Quota(1000, 1.0)
+        await (await limiter.acquire("k", quota)).release()  # a new key: the server's grace
+        sleeps.clear()
+        for _ in range(20):
+            await (await limiter.acquire("k", quota)).release()
+        assert sleeps == []
+        quota = Quota(1, 0.2)  # the one slot cools: the next grant is a reservation
+        await (await limiter.acquire("r", quota)).release()
+        sleeps.clear()
+        await (await limiter.acquire("r", quota)).release()
+        assert len(sleeps) == 1
+        assert 0.1 < sleeps[0] <= 0.21
 
 
 async def test_an_unsent_release_frees_the_slot_at_once(limiter: RedisLimiter) -> None:

@@ -250,7 +250,8 @@ end
 # Returns {now, status, wait, run, limit (0: off), period, burst, n, ticket, delay, ...
 # (n grants for the caller's tickets, each usable `delay` µs after `now`), ticket,
 # expected, ... (for asks that wanted an estimate: µs from now until its slot is likely)}.
-# Grants for other processes go to their inboxes as ' ticket start ticket start ...'.
+# Grants for other processes go to their inboxes as ' ticket start ticket start ...'
+# (start 0: usable at once).
 _STEP = (
     _RULES
     + """
@@ -493,7 +494,8 @@ else
       mine[#mine + 1] = start - now
       granted[ticket] = true
     else
-      out[proc] = (out[proc] or '') .. ' ' .. ticket .. ' ' .. d(start)
+      -- '0': usable at once (the slot was free when this ran, so before it is read).
+      out[proc] = (out[proc] or '') .. ' ' .. ticket .. ' ' .. (start > now and d(start) or '0')
     end
     if chosen == first then first = head(iqueue) else bulk = head(bqueue) end
   end
@@ -1166,7 +1168,11 @@ class _Line:
             self.renew_at = received + owner._ticket_ttl / 3
         grants = 8 + 2 * int(reply[7])
         for i in range(8, grants, 2):
-            self.granted(_text(reply[i]), self.local_time(now_us + int(reply[i + 1])))
+            delay = int(reply[i + 1])
+            # A slot free when the script ran is free now; one reserved from a cooling
+            # slot is usable once the server's clock has certainly reached its start.
+            start = received if delay <= 0 else self.local_time(now_us + delay)
+            self.granted(_text(reply[i]), start)
         if status == _OFF:
             for waiter in self.waiting():
                 waiter.future.set_result(("off", "", received))
@@ -1270,7 +1276,9 @@ class _Line:
                     self.renew_at = 0.0
                     self.kick()
                 else:
-                    self.granted(word, self.local_time(int(next(words, "0")), received))
+                    start_us = int(next(words, "0"))
+                    start = received if start_us <= 0 else self.local_time(start_us, received)
+                    self.granted(word, start)
 
     # -- the local fallback -----------------------------------------------------------
 
