@@ -32,6 +32,7 @@ import attrs
 from livestats._core.clock import Clock
 from livestats._core.quota import MAX_LIMIT, Quota
 from livestats._core.sharing import (
+    AGED_SHARE,
     HEAD_START,
     Learned,
     Priority,
@@ -156,6 +157,7 @@ class _Bucket:
         "learned",
         "loop",
         "override",
+        "passed",
         "paused_until",
         "timer",
     )
@@ -172,6 +174,8 @@ class _Bucket:
         self.interactive: deque[_Waiter] = deque()
         self.bulk: deque[_Waiter] = deque()
         self.interactive_at = -math.inf
+        #: Grants that went to interactive callers past a bulk one ahead of them in line.
+        self.passed = 0
         self.paused_until = 0.0
         self.timer: asyncio.TimerHandle | asyncio.Task[None] | None = None
         self.loop: asyncio.AbstractEventLoop | None = None
@@ -483,8 +487,16 @@ class LocalLimiter:
                 chosen = bulk
             elif first is not None:
                 chosen = first
+                if bulk is not None and bulk.order < first.order:
+                    # A bulk call ahead in line, held back by the reserve: interactive
+                    # calls fill the window. It takes one grant in AGED_SHARE.
+                    bucket.passed += 1
+                    if bucket.passed >= AGED_SHARE:
+                        chosen = bulk
             else:
                 break
+            if chosen is bulk:
+                bucket.passed = 0
             (bucket.interactive if chosen is first else bucket.bulk).popleft()
             bucket.in_use += 1
             chosen.future.set_result(True)

@@ -10,8 +10,8 @@ poller). Two rules, both needed:
 - *Order*: waiters are served in the order of their arrival time, an
   interactive one counted :data:`HEAD_START` quota periods earlier than it
   arrived. So an interactive call goes before every bulk call that arrived less
-  than three periods before it, and a bulk call is never starved: once it has
-  waited three periods, interactive calls that arrive after that go behind it.
+  than three periods before it; once a bulk call has waited three periods,
+  interactive calls that arrive after that go behind it.
 - *Reserve*: while interactive calls use a key (one asked in the last
   :func:`interactive_window`), bulk calls leave :func:`reserve` slots (a tenth
   of the limit) of the window to them: a bulk call takes a slot only while fewer
@@ -20,6 +20,10 @@ poller). Two rules, both needed:
   over, so an interactive call would wait up to a whole period behind it. With
   the reserve it waits for nothing while interactive use stays within a tenth of
   the quota. Without interactive use the batch has the whole quota.
+- *Share*: so that bulk work is never starved, a bulk call ahead in line that
+  the reserve holds back (interactive calls fill the window) takes one grant in
+  :data:`AGED_SHARE`: with interactive calls saturating the quota, a batch still
+  moves at a tenth of it.
 
 **Deadlines.** ``max_wait`` bounds how long ``acquire`` waits, pauses included.
 A limiter that can tell no slot comes in time raises :class:`WaitExceeded` at
@@ -51,6 +55,7 @@ import attrs
 from livestats._core.quota import Quota
 
 __all__ = [
+    "AGED_SHARE",
     "HEAD_START",
     "Learned",
     "Priority",
@@ -90,6 +95,8 @@ class WaitExceeded(Exception):
 
 #: Quota periods by which an interactive waiter counts as having arrived earlier.
 HEAD_START = 3.0
+#: A bulk waiter ahead in line but held back by the reserve takes one grant in this many.
+AGED_SHARE = 10
 #: The factor a refusal multiplies the effective limit by.
 DECREASE = 0.7
 
