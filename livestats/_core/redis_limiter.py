@@ -24,7 +24,9 @@ copies of its functions are ``_RULES``, tested against the Python):
   than ``limit - reserve(limit)`` slots are in flight or cooling, and it reserves a
   cooling slot only within that limit too (so the slots that free first stay for
   interactive callers). A bulk ticket that may not have a slot does not hold up an
-  interactive one behind it;
+  interactive one behind it; if it stands ahead of them in line, it takes one grant
+  in :data:`~livestats._core.sharing.AGED_SHARE` (the count is ``meta``'s
+  ``passed``), so bulk work moves even while interactive calls fill the window;
 - *deadlines*: a caller with ``max_wait`` asks for an estimate, and the script
   tells it when its slot is likely (the cooling slot it would get once every ticket
   ahead was served; a period from now if that is a slot still in flight). A caller
@@ -109,7 +111,7 @@ default prefix::
     livestats:{Q}:queue:b  sorted set: bulk ticket -> when it first asked
     livestats:{Q}:alive    sorted set: waiting ticket -> when it lapses
     livestats:{Q}:grant    hash: ticket -> server µs from which its slot may be used
-    livestats:{Q}:meta     hash: the server run that holds this state, blocked-until
+    livestats:{Q}:meta     hash: the server run that holds this state, blocked-until, passed
     livestats:{Q}:pause    string: server µs until which nothing is handed out
     livestats:{Q}:ilast    string: server µs of the last interactive ask
     livestats:{Q}:learn    hash: the learned limit: low, since (server µs), recover
@@ -145,6 +147,7 @@ from livestats._core.limiter import Paused, Permit
 from livestats._core.loops import close_at_loop_shutdown
 from livestats._core.quota import Quota
 from livestats._core.sharing import (
+    AGED_SHARE,
     HEAD_START,
     Priority,
     WaitExceeded,
@@ -243,10 +246,10 @@ end
 # KEYS: slots, busy, queue:i, queue:b, alive, meta, grant, pause, quota, learn, ilast.
 # ARGV: limit, period, burst (0: none), lease, ttl, attempt timeout, grace, deadline (0:
 #   none), me, inbox prefix, known run ('' if none), seen prefix, seen ttl (ms), setting
-#   ttl (ms), the longest period this caller's slots may cool; then n releases (token,
-#   hold, sent); n adopts (token, hold or -1 for in flight); n leaves (ticket); n asks
-#   (ticket, want: 0, 1 for an estimate, 2 for "only if one is free now"). Times in
-#   server microseconds.
+#   ttl (ms), the longest period this caller's slots may cool, AGED_SHARE; then n
+#   releases (token, hold, sent); n adopts (token, hold or -1 for in flight); n leaves
+#   (ticket); n asks (ticket, want: 0, 1 for an estimate, 2 for "only if one is free
+#   now"). Times in server microseconds.
 # Returns {now, status, wait, run, limit (0: off), period, burst, n, ticket, delay, ...
 # (n grants for the caller's tickets, each usable `delay` µs after `now`), ticket,
 # expected, ... (for asks that wanted an estimate: µs from now until its slot is likely)}.
@@ -261,7 +264,7 @@ local slots, busy, iqueue, bqueue, alive, meta, grant, pause, setq, learn, ilast
 local lease, ttl, attempt = tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6])
 local grace, deadline = tonumber(ARGV[7]), tonumber(ARGV[8])
 local me, inbox, known, seen, seen_ttl = ARGV[9], ARGV[10], ARGV[11], ARGV[12], ARGV[13]
-local setting_ttl, held = tonumber(ARGV[14]), tonumber(ARGV[15])
+local setting_ttl, held, share = tonumber(ARGV[14]), tonumber(ARGV[15]), tonumber(ARGV[16])
 -- Every number written as whole digits: Lua's own formatting keeps 14 only.
 local function d(x) return string.format('%.0f', x) end
 local t = redis.call('TIME')
@@ -304,7 +307,7 @@ local info = redis.call('INFO', 'server')
 local run = string.match(info, 'run_id:(%w+)')
 local started = now - tonumber(string.match(info, 'uptime_in_seconds:(%d+)')) * 1000000
 local young = now - started < blackout
-local m = redis.call('HMGET', meta, 'run', 'lost')
+local m = redis.call('HMGET', meta, 'run', 'lost', 'passed')
 local lost = tonumber(m[2] or '0')
 local was = lost
 if m[1] ~= run then
@@ -353,7 +356,7 @@ end
 -- 3. What the caller says. Slots it took while Redis was away first, then releases
 -- (of those too), then tickets it gave up, then the tickets it waits with.
 redis.call('SET', seen .. me, 1, 'PX', seen_ttl)  -- this process is alive
-local i = 16
+local i = 17
 local n = tonumber(ARGV[i]); i = i + 1
 local releases = {}
 for _ = 1, n do
@@ -471,6 +474,9 @@ elseif blocked > now then
   mine[2] = (blocked == lost) and 3 or 2
   mine[3] = blocked - now
 else
+  -- Grants that went to interactive tickets past a bulk one ahead of them in line.
+  local passed = tonumber(m[3] or '0')
+  local was_passed = passed
   local first, bulk = head(iqueue), head(bqueue)
   while first or bulk do
     local chosen, start
@@ -483,7 +489,14 @@ else
       start = slot(limit)
       if not start then break end
       chosen = first
+      if bulk and bulk[2] < first[2] then
+        -- A bulk ticket ahead in line that the reserve holds back (interactive ones
+        -- fill the window): it takes one grant in `share`, so it is never starved.
+        passed = passed + 1
+        if passed >= share then chosen = bulk end
+      end
     end
+    if chosen == bulk then passed = 0 end
     local ticket, proc = chosen[1], chosen[3]
     redis.call('ZREM', chosen == first and iqueue or bqueue, ticket)
     redis.call('ZREM', alive, ticket)
@@ -499,6 +512,7 @@ else
     end
     if chosen == first then first = head(iqueue) else bulk = head(bqueue) end
   end
+  if passed ~= was_passed then redis.call('HSET', meta, 'passed', passed) end
   if first or bulk then
     -- Still waiting: a slot whose holder vanished frees itself then, with no release,
     -- and a learned limit grows a step then.
@@ -1809,6 +1823,7 @@ class RedisLimiter:
             self._seen_ms(),
             _ms(_SETTING_TTL),
             _micro(held),
+            AGED_SHARE,
             len(batch.releases),
         ]
         for token, (free_at, sent) in batch.releases:
