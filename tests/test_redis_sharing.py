@@ -656,3 +656,46 @@ def test_max_wait_is_checked() -> None:
     for bad in (-1, math.nan, "1", True):
         with pytest.raises(Exception, match="max_wait"):
             asyncio.run(ask(bad))
+
+
+async def test_clients_in_two_processes_learn_a_lower_quota_together(
+    redis_url: str, prefix: str
+) -> None:
+    """The vendor allows 10 per 0.5 s; two clients (two limiters: two processes)
+    believe 20. Promise: refusals lower the effective quota both clients report
+    (client.effective_quota), and the batch completes without a failed item."""
+    from livestats import TencentClient
+    from livestats.testing import Simulator, TencentSim
+
+    believed, real = Quota(20, 0.5), Quota(10, 0.5)
+    async with (
+        Simulator(tencent=TencentSim(rooms=40, quotas={"get_room_stats": real})) as sim,
+        RedisLimiter(redis_url, key_prefix=prefix) as one,
+        RedisLimiter(redis_url, key_prefix=prefix) as two,
+    ):
+        creds = sim.tencent
+        clients = [
+            TencentClient(
+                creds.sdkappid,
+                creds.identifier,
+                secret_key=creds.secret_key,
+                base_url=sim.url,
+                limiter=limiter,
+                quotas={"get_room_stats": believed},
+            )
+            for limiter in (one, two)
+        ]
+        async with clients[0], clients[1]:
+            results = await asyncio.gather(
+                *(
+                    asyncio.wait_for(collect_all(client, sim.room_ids[:16]), 30)
+                    for client in clients
+                )
+            )
+            seen = [client.effective_quota("get_room_stats") for client in clients]
+    assert all(r.ok for batch in results for r in batch)
+    assert all(q is not None and q.limit < believed.limit for q in seen), seen
+
+
+async def collect_all(client: Any, ids: list[str]) -> list[Any]:
+    return [result async for result in client.get_room_stats_many(ids)]
