@@ -394,21 +394,24 @@ async def test_a_pause_from_another_process_fails_waiters_it_outlasts(
         await held.release(sent=False)
 
 
-async def test_a_long_line_ahead_is_predicted(limiter: RedisLimiter) -> None:
-    """Ten bulk waiters ahead, a slot a period: a bulk call with max_wait of one
-    period is told at once that its turn comes later."""
+async def test_a_long_line_ahead_is_predicted(limiter: RedisLimiter, redis: Redis) -> None:
+    """Ten bulk waiters ahead, one slot a period: a bulk call with max_wait of two
+    periods is told at once that its turn is about ten periods away, and leaves."""
     quota = Quota(1, 0.5)
     held = await limiter.acquire("k", quota)
     ahead = [asyncio.create_task(limiter.acquire("k", quota, priority=BULK)) for _ in range(10)]
     await asyncio.sleep(0.05)
     started = time.monotonic()
     with pytest.raises(WaitExceeded) as info:
-        await limiter.acquire("k", quota, priority=BULK, max_wait=0.5)
+        await limiter.acquire("k", quota, priority=BULK, max_wait=1.0)
     assert time.monotonic() - started < 0.2
     assert info.value.retry_after is not None
+    assert 10 * quota.period <= info.value.retry_after <= 11 * quota.period + 0.05
     for task in ahead:
         task.cancel()
     await asyncio.gather(*ahead, return_exceptions=True)
+    await limiter.flush()
+    assert await queued(redis, limiter) == 0
     await held.release(sent=False)
 
 

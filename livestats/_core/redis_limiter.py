@@ -525,8 +525,11 @@ else
 end
 mine[8] = (#mine - 8) / 2
 
--- 5. Tickets that wanted to know: when their slot is likely (the cooling slot that
--- would be theirs with every ticket ahead served; with none, one period from now).
+-- 5. Tickets that wanted to know: when their slot is likely. With every ticket ahead
+-- served first, it gets the k-th slot to free: a cooling one, whose time is known, or
+-- one still in flight or reserved, which frees a period from now at the earliest, and
+-- a slot serves one ticket a period at most (so the waves after come a period apart).
+-- Bulk tickets ahead of an interactive one take only the slots below the reserve.
 -- A ticket that wanted a slot only if one was free now leaves the line.
 if not off then
   local slot_count = redis.call('ZCARD', slots)
@@ -534,14 +537,21 @@ if not off then
     local ticket, want, line = w[1], w[2], w[3]
     local score = not granted[ticket] and redis.call('ZSCORE', line, ticket)
     if score then
-      local ahead = redis.call('ZCOUNT', iqueue, '-inf', '(' .. score)
-        + redis.call('ZCOUNT', bqueue, '-inf', '(' .. score)
-      local k = used + ahead - (line == iqueue and limit or limit - spare)
-      local when = now + period
+      local interactive = redis.call('ZCOUNT', iqueue, '-inf', '(' .. score)
+      local bulk = redis.call('ZCOUNT', bqueue, '-inf', '(' .. score)
+      local within = limit - spare
+      if line == iqueue then
+        bulk = math.min(bulk, math.max(0, limit - spare - used))
+        within = limit
+      end
+      local k = used + interactive + bulk - within
+      local when
       if k < 0 then
         when = now
       elseif k < slot_count then
         when = tonumber(redis.call('ZRANGE', slots, k, k, 'WITHSCORES')[2])
+      else
+        when = now + period * (1 + math.floor((k - slot_count) / within))
       end
       mine[#mine + 1] = ticket
       mine[#mine + 1] = math.max(when, blocked) - now
