@@ -29,7 +29,8 @@ copies of its functions are ``_RULES``, tested against the Python):
   ``passed``), so bulk work moves even while interactive calls fill the window;
 - *deadlines*: a caller with ``max_wait`` asks for an estimate, and the script
   tells it when its slot is likely (the cooling slot it would get once every ticket
-  ahead was served; a period from now if that is a slot still in flight). A caller
+  ahead was served; past the cooling ones, a period from now for each ``limit``
+  tickets further back, since a slot serves one ticket a period at most). A caller
   whose estimate, reserved slot, pause or blackout lies past its deadline is told
   at once and hands its ticket or grant back; ``max_wait=0`` leaves the line in the
   very script that found no free slot. A reserved grant handed back unused cools
