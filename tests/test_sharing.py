@@ -225,6 +225,25 @@ async def test_max_wait_gives_up_at_the_deadline_when_slots_are_in_flight() -> N
 
 
 @virtual_time
+async def test_max_wait_sees_a_long_line_at_once() -> None:
+    """A caller behind ten periods' worth of waiters is told so at once, not after max_wait."""
+    limiter = LocalLimiter()
+    quota = Quota(2, 1.0)
+    held = [await limiter.acquire(KEY, quota) for _ in range(2)]
+    line = [asyncio.create_task(limiter.acquire(KEY, quota)) for _ in range(20)]
+    await asyncio.sleep(0)
+    asked = now()
+    with pytest.raises(WaitExceeded) as info:
+        await limiter.acquire(KEY, quota, max_wait=3.0)
+    assert now() == asked
+    assert info.value.retry_after == pytest.approx(11.0)  # 20 ahead, 2 a period, 1 in flight
+    for task in line:
+        task.cancel()
+    for permit in held:
+        await permit.release(sent=False)
+
+
+@virtual_time
 async def test_max_wait_counts_a_pause() -> None:
     limiter = LocalLimiter()
     quota = Quota(5, 1.0)

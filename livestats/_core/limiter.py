@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import bisect
+import itertools
 import math
 from collections import deque
 from collections.abc import Awaitable, Callable
@@ -127,17 +128,18 @@ class Limiter(Protocol):
 class _Waiter:
     """One caller in a bucket's line; its future is resolved with whether the slot counts."""
 
-    __slots__ = ("arrived", "fail_fast", "future", "order")
+    __slots__ = ("fail_fast", "future", "order", "seq")
 
-    def __init__(
-        self, future: asyncio.Future[bool], arrived: float, order: float, fail_fast: bool
-    ) -> None:
+    def __init__(self, future: asyncio.Future[bool], order: float, fail_fast: bool) -> None:
         self.future = future
-        self.arrived = arrived
+        #: Arrival order, which breaks ties of ``order`` (one clock reading for many).
+        self.seq = next(_arrivals)
         #: Where it stands in line: its arrival, an interactive one's moved a head start earlier.
         self.order = order
         self.fail_fast = fail_fast
 
+
+_arrivals = itertools.count()
 
 #: What ``set_quota(key, None)`` stores: the key is not paced.
 _OFF = Quota(MAX_LIMIT, 1.0)
@@ -324,7 +326,7 @@ class LocalLimiter:
             return _LocalPermit(self, key, bucket)
         assert bucket.loop is not None
         order = now - HEAD_START * bucket.period if interactive else now
-        waiter = _Waiter(bucket.loop.create_future(), now, order, not wait_if_paused)
+        waiter = _Waiter(bucket.loop.create_future(), order, not wait_if_paused)
         (bucket.interactive if interactive else bucket.bulk).append(waiter)
         self._drain(bucket)
         deadline: asyncio.TimerHandle | asyncio.Task[None] | None = None
@@ -556,7 +558,8 @@ class LocalLimiter:
         """How long ``waiter`` will likely wait, from what is ahead of it and the cooling slots.
 
         Slots in flight are taken to free a period from now (a sent request's
-        slot), the earliest that is likely; ``None`` if nothing can tell.
+        slot), the earliest that is likely, and each limit's worth of callers
+        beyond those waits a period more (as the shared limiters count).
         """
         interactive = waiter in bucket.interactive
 
@@ -566,7 +569,7 @@ class LocalLimiter:
                 for other in line
                 if other is not waiter
                 and not other.future.done()
-                and (other.order, other.arrived) < (waiter.order, waiter.arrived)
+                and (other.order, other.seq) < (waiter.order, waiter.seq)
             )
 
         ahead = before(bucket.interactive)
@@ -579,7 +582,12 @@ class LocalLimiter:
         ahead += bulk
         when = self._ready_at(bucket, now, ahead, interactive)
         if when is None:
-            when = max(now + bucket.period, bucket.paused_until)
+            # The slot it needs is one in flight, or one that such a slot frees for a
+            # caller further on: a period per limit's worth of callers past the cooling.
+            limit = bucket.limit(now)
+            beyond = bucket.in_use + ahead - limit  # >= 0: no cooling slot is left for it
+            periods = 1 + max(0, beyond) // limit
+            when = max(now + periods * bucket.period, bucket.paused_until)
         return max(0.0, when - now)
 
     def _give_up(self, bucket: _Bucket, waiter: _Waiter, max_wait: float) -> None:
