@@ -36,16 +36,26 @@ filesystem matters, an fsync on tmpfs is free). Nothing is asserted.
    the batch's own rate and the busiest window; then the same with the person's
    calls made as ``BULK`` too (first come, first served: what they would wait
    without priorities).
+6. The share across processes: one process keeps ``SHARE_QUOTA`` full with
+   ``SHARE_CROWD`` INTERACTIVE callers (each asks again as soon as its answer is
+   in), another runs a BULK batch of ``MAX_WORKER_CONCURRENCY`` coroutines for
+   ``--seconds``. The reserve holds the batch back throughout; the share gives it
+   one grant in ``AGED_SHARE``. Shows the batch's part of all grants, its waits and
+   its SQLite steps per call, once with the crowd's default ``max_jitter`` and once
+   with none (with jitter, slots sit free for a few ms after they free and a bulk
+   call that looks then may take one by the reserve's own rule: the part above a
+   tenth is that).
 
     .venv/bin/python benchmarks/sqlite_limiter.py [--acquires N] [--processes P]
         [--rates R,R] [--seconds S] [--rtt-ms MS] [--calls N] [--lease S]
-        [--interactive-rate R] [--only priorities] [--dir DIR] [--json PATH]
+        [--interactive-rate R] [--only priorities,share] [--dir DIR] [--json PATH]
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import inspect
 import itertools
 import multiprocessing
 import os
@@ -68,8 +78,9 @@ from typing import Any
 import _common
 
 from livestats import Limiter, LocalLimiter, Priority, Quota, SQLiteLimiter, TencentClient
+from livestats._core.sharing import AGED_SHARE
 from livestats.providers.tencent.quotas import DEFAULT_QUOTAS
-from livestats.testing import Simulator, TencentSim, pacing_report
+from livestats.testing import Simulator, TencentSim, max_in_window, pacing_report
 
 ROOMS = 200
 OPERATION = "get_room_stats"
@@ -86,6 +97,11 @@ START_TIMEOUT = 60.0  # spawned workers import livestats before they reach the b
 KEY = "bench"
 #: The quota the priorities run fills (Tencent's default for room statistics).
 PRIORITY_QUOTA = Quota(100, 1.0)
+#: The quota the share run fills: a reserve of 4, a head start of 0.6 s.
+SHARE_QUOTA = Quota(40, 0.2)
+#: Interactive callers that keep it full.
+SHARE_CROWD = 2 * SHARE_QUOTA.limit
+DEFAULT_JITTER: float = inspect.signature(SQLiteLimiter).parameters["max_jitter"].default
 
 
 # -- 1. the cost of one slot -----------------------------------------------------------------
@@ -611,6 +627,120 @@ async def _priority_run(
     }
 
 
+# -- 6. the share across processes --------------------------------------------------------------
+
+
+def _crowd(
+    *,
+    worker: int,
+    path: str,
+    rtt: float,
+    max_jitter: float,
+    stop: Any,
+    start: Barrier,
+    results: Any,
+) -> None:
+    """Worker process: SHARE_CROWD interactive callers until ``stop`` is set; reports grants."""
+
+    async def main() -> dict[str, Any]:
+        rng = random.Random(worker)
+        grants: list[float] = []
+        async with SQLiteLimiter(path, max_jitter=max_jitter) as limiter:
+            await (await limiter.acquire(KEY, SHARE_QUOTA)).release(sent=False)
+            start.wait(START_TIMEOUT)
+
+            async def caller() -> None:
+                while not stop.is_set():
+                    permit = await limiter.acquire(KEY, SHARE_QUOTA)
+                    grants.append(time.monotonic())
+                    await asyncio.sleep(rng.uniform(0, 2 * rtt))
+                    await permit.release()
+
+            await asyncio.gather(*(caller() for _ in range(SHARE_CROWD)))
+        return {"worker": worker, "grants": grants}
+
+    _report(worker, main, results)
+
+
+def _batch(
+    *, worker: int, path: str, rtt: float, seconds: float, stop: Any, start: Barrier, results: Any
+) -> None:
+    """Worker process: BULK calls for ``seconds``; reports each wait and the steps taken."""
+
+    async def main() -> dict[str, Any]:
+        rng = random.Random(worker)
+        waits: list[float] = []
+        grants: list[float] = []
+        async with _CountingLimiter(path) as limiter:
+            await (await limiter.acquire("warm-up", Quota(1, 1.0))).release(sent=False)
+            _CountingLimiter.steps = 0
+            start.wait(START_TIMEOUT)
+            await asyncio.sleep(2 * SHARE_QUOTA.period)  # the crowd fills the window first
+            until = time.monotonic() + seconds
+
+            async def one_coroutine() -> None:
+                while time.monotonic() < until:
+                    asked = time.monotonic()
+                    permit = await limiter.acquire(KEY, SHARE_QUOTA, priority=Priority.BULK)
+                    grants.append(time.monotonic())
+                    waits.append(grants[-1] - asked)
+                    await asyncio.sleep(rng.uniform(0, 2 * rtt))
+                    await permit.release()
+
+            await asyncio.gather(*(one_coroutine() for _ in range(MAX_WORKER_CONCURRENCY)))
+            stop.set()
+        return {"worker": worker, "waits": waits, "grants": grants, "steps": _CountingLimiter.steps}
+
+    _report(worker, main, results)
+
+
+async def _share_run(
+    directory: Path, seconds: float, rtt: float, max_jitter: float
+) -> dict[str, Any]:
+    context = multiprocessing.get_context("spawn")
+    path = str(directory / f"share-{max_jitter}.db")
+    start, stop, results = context.Barrier(2), context.Event(), context.Queue()
+    common = {"path": path, "rtt": rtt, "stop": stop, "start": start, "results": results}
+    workers = [
+        context.Process(
+            target=_crowd,
+            kwargs={**common, "worker": 0, "max_jitter": max_jitter},
+            name="livestats-crowd",
+            daemon=True,
+        ),
+        context.Process(
+            target=_batch,
+            kwargs={**common, "worker": 1, "seconds": seconds},
+            name="livestats-batch",
+            daemon=True,
+        ),
+    ]
+    for worker in workers:
+        worker.start()
+    try:
+        crowd, batch = await _gather(results, workers, 5 * seconds + START_TIMEOUT)
+    finally:
+        stop.set()
+        await _stop(workers)
+    # From the batch's first grant to its last: the crowd fills the window throughout.
+    first, last = batch["grants"][0], batch["grants"][-1]
+    interactive = [t for t in crowd["grants"] if first <= t <= last]
+    bulk = batch["grants"]
+    waits = sorted(batch["waits"])
+    return {
+        "max_jitter": max_jitter,
+        "quota": {"limit": SHARE_QUOTA.limit, "period": SHARE_QUOTA.period},
+        "seconds": last - first,
+        "interactive_grants": len(interactive),
+        "bulk_grants": len(bulk),
+        "bulk_part": len(bulk) / (len(bulk) + len(interactive)),
+        "bulk_wait_p50_s": _percentile(waits, 50),
+        "bulk_wait_p95_s": _percentile(waits, 95),
+        "bulk_steps_per_call": batch["steps"] / len(bulk),
+        "busiest_window": max_in_window(sorted([*crowd["grants"], *bulk]), SHARE_QUOTA.period),
+    }
+
+
 # -- reporting ------------------------------------------------------------------------------
 
 
@@ -766,6 +896,35 @@ def _print_priorities(runs: list[dict[str, Any]], processes: int) -> None:
     )
 
 
+def _print_share(runs: list[dict[str, Any]]) -> None:
+    def row(label: str, cell: Callable[[dict[str, Any]], str], target: str) -> list[str]:
+        return [label, *(cell(run) for run in runs), target]
+
+    rows = [
+        row("seconds of both at once", lambda r: f"{r['seconds']:.2f} s", ""),
+        row("interactive grants", lambda r: f"{r['interactive_grants']:,}", ""),
+        row("bulk grants", lambda r: f"{r['bulk_grants']:,}", ""),
+        row(
+            "bulk part of all grants", lambda r: f"{r['bulk_part']:.1%}", f">= {1 / AGED_SHARE:.0%}"
+        ),
+        row("bulk wait, p50", lambda r: f"{r['bulk_wait_p50_s']:.2f} s", ""),
+        row("bulk wait, p95", lambda r: f"{r['bulk_wait_p95_s']:.2f} s", ""),
+        row("SQLite steps per bulk call", lambda r: f"{r['bulk_steps_per_call']:.1f}", ""),
+        row(
+            "busiest window / limit",
+            lambda r: f"{r['busiest_window']} / {r['quota']['limit']}",
+            "<= limit",
+        ),
+    ]
+    _common.print_table(
+        f"the share across processes: {SHARE_CROWD} INTERACTIVE callers in one process keep "
+        f"{SHARE_QUOTA} full, {MAX_WORKER_CONCURRENCY} BULK coroutines in another",
+        ["figure", *(f"crowd max_jitter={r['max_jitter']:g}" for r in runs), "target"],
+        rows,
+        show_machine=False,
+    )
+
+
 def _sqlite_version() -> str:
     import sqlite3
 
@@ -834,7 +993,7 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     return args
 
 
-SECTIONS = ("cost", "fidelity", "simulator", "recovery", "priorities")
+SECTIONS = ("cost", "fidelity", "simulator", "recovery", "priorities", "share")
 
 
 def _sections(text: str) -> tuple[str, ...]:
@@ -885,6 +1044,13 @@ def main(argv: list[str] | None = None) -> int:
                 for kind in (Priority.INTERACTIVE, Priority.BULK)
             ]
             _print_priorities(priorities, args.processes)
+            print()
+        if "share" in args.only:
+            share = figures["share"] = [
+                asyncio.run(_share_run(directory, args.seconds, rtt, max_jitter))
+                for max_jitter in (DEFAULT_JITTER, 0.0)
+            ]
+            _print_share(share)
             print()
         print(f"files in {directory} (removed on exit)")
     _common.write_json(args.json, "sqlite_limiter", **figures)

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import os
+import random
 import time
-from multiprocessing.synchronize import Barrier
+from collections.abc import Callable
+from multiprocessing.synchronize import Barrier, Event
 from typing import Any
 
 from livestats import LimiterUnavailableError, Quota, SQLiteLimiter, TencentClient
@@ -225,5 +227,72 @@ def wait_in_line(
             results.put("queued")
             outcomes = await asyncio.gather(*tasks)
         return [(got - queued, shown) for got, shown in outcomes]
+
+    results.put(asyncio.run(main()))
+
+
+async def crowd_of_callers(
+    limiter: SQLiteLimiter,
+    key: str,
+    quota: Quota,
+    *,
+    callers: int,
+    longest_answer: float,
+    seed: int,
+    stop: Callable[[], bool],
+    grants: list[float],
+) -> None:
+    """``callers`` INTERACTIVE callers, each asking again as soon as its answer is in.
+
+    Answers take a seeded uniform 0 to ``longest_answer`` seconds; every grant's
+    ``time.monotonic()`` goes into ``grants``. Returns once ``stop()`` is true
+    (each caller finishes the call it is in).
+    """
+    rng = random.Random(seed)
+
+    async def caller() -> None:
+        while not stop():
+            permit = await limiter.acquire(key, quota)
+            grants.append(time.monotonic())
+            await asyncio.sleep(rng.uniform(0.0, longest_answer))
+            await permit.release()
+
+    await asyncio.gather(*(caller() for _ in range(callers)))
+
+
+def interactive_crowd(
+    *,
+    path: str,
+    key: str,
+    quota: tuple[int, float],
+    callers: int,
+    longest_answer: float,
+    seed: int,
+    max_jitter: float,
+    stop: Event,
+    results: Any,
+) -> None:
+    """Run :func:`crowd_of_callers` until ``stop`` is set; puts "busy" once it has run
+    two periods (the window is full), then the list of grant times."""
+
+    async def main() -> list[float]:
+        grants: list[float] = []
+        async with SQLiteLimiter(path, max_jitter=max_jitter) as limiter:
+            crowd = asyncio.create_task(
+                crowd_of_callers(
+                    limiter,
+                    key,
+                    Quota(*quota),
+                    callers=callers,
+                    longest_answer=longest_answer,
+                    seed=seed,
+                    stop=stop.is_set,
+                    grants=grants,
+                )
+            )
+            await asyncio.sleep(2 * quota[1])
+            results.put("busy")
+            await crowd
+        return grants
 
     results.put(asyncio.run(main()))

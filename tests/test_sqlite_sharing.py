@@ -1,4 +1,4 @@
-"""SQLiteLimiter and issue 11: priorities, deadlines, learned limits and quotas set at run time.
+"""SQLiteLimiter and issue 11: priorities and the share, deadlines, learned limits, runtime quotas.
 
 The rules are :mod:`livestats._core.sharing`'s; these tests check that the file
 carries them between processes. The limiter's times are the file clock (the
@@ -24,10 +24,17 @@ from typing import Any
 import pytest
 
 from livestats import LimiterUnavailableError, Priority, Quota, SQLiteLimiter
-from livestats._core import sqlite_limiter
+from livestats._core import sharing, sqlite_limiter
 from livestats._core.sharing import WaitExceeded, decreased, recovery_step
 from livestats.testing import max_in_window
-from tests._sqlite_worker import bulk_batch, interactive_calls, refuse, wait_in_line
+from tests._sqlite_worker import (
+    bulk_batch,
+    crowd_of_callers,
+    interactive_calls,
+    interactive_crowd,
+    refuse,
+    wait_in_line,
+)
 
 SPAWN = multiprocessing.get_context("spawn")
 BULK = Priority.BULK
@@ -227,6 +234,183 @@ async def test_interactive_calls_wait_little_beside_a_saturating_batch_in_anothe
     # 36 slots a period for the batch (and every slot once the person is quiet):
     # it ends in about 200 / 36 periods.
     assert bulk["elapsed"] < calls / (quota.limit - 4) * quota.period * 1.5
+
+
+# -- the share ----------------------------------------------------------------------------
+
+#: 40 slots (a reserve of 4) a period of 0.2 s: a head start of 0.6 s.
+SHARE_QUOTA = Quota(40, 0.2)
+#: Twice the limit of interactive callers, answers of 0 to 50 ms: the window stays full.
+CROWD = 2 * SHARE_QUOTA.limit
+LONGEST_ANSWER = 0.05
+
+
+def assert_served_by_its_share(asked: float, got: float, grants: list[float]) -> None:
+    """The bounds of a bulk call asked at ``asked`` and served at ``got`` among a crowd.
+
+    Its head start runs out after HEAD_START periods (0.6 s); then the crowd's calls
+    already ahead of it (at most one each: CROWD calls, about 2.25 periods of
+    answers) and AGED_SHARE - 1 passes go first, and it takes its share. Without the
+    share it waits until the crowd stops.
+    """
+    period = SHARE_QUOTA.period
+    assert got - asked <= 2 * sharing.HEAD_START * period + period
+    # The same counted in grants, whatever the machine's speed: after its head start,
+    # the crowd's calls ahead of it and the passes (a few more while it wakes).
+    after = [t for t in grants if asked + sharing.HEAD_START * period < t < got]
+    assert len(after) <= CROWD + 2 * sharing.AGED_SHARE
+    # Grants of one slot are a period apart at least: the share kept the quota.
+    assert max_in_window(sorted([*grants, got]), period) <= SHARE_QUOTA.limit
+
+
+async def test_bulk_is_never_starved_by_a_saturating_interactive_load(path: str) -> None:
+    """A crowd of interactive callers keeps the window full; one bulk call waits among them.
+
+    Promise: the share (sharing.AGED_SHARE) serves it within about two head starts,
+    not when the crowd stops: the reserve (4 slots) holds bulk back all the while.
+    ``max_jitter=0``: the crowd looks the moment a slot can free, so the window is
+    really full (with jitter, a slot can sit free for a few ms, and a bulk call
+    that looks then takes it under the reserve's own rule).
+    """
+    stopped = False
+    grants: list[float] = []
+    async with SQLiteLimiter(path, max_jitter=0) as limiter:
+        crowd = asyncio.create_task(
+            crowd_of_callers(
+                limiter,
+                "k",
+                SHARE_QUOTA,
+                callers=CROWD,
+                longest_answer=LONGEST_ANSWER,
+                seed=5,
+                stop=lambda: stopped,
+                grants=grants,
+            )
+        )
+        await asyncio.sleep(2 * SHARE_QUOTA.period)
+        asked = time.monotonic()
+        try:  # starved, it would wait until the crowd stops: give up after 5 s
+            permit = await asyncio.wait_for(limiter.acquire("k", SHARE_QUOTA, priority=BULK), 5.0)
+            got = time.monotonic()
+        finally:
+            stopped = True
+        await permit.release()
+        await crowd
+    assert_served_by_its_share(asked, got, grants)
+
+
+async def test_bulk_is_never_starved_by_an_interactive_load_in_another_process(
+    path: str,
+) -> None:
+    """The same across two real processes: the crowd in one, the bulk call in this one.
+
+    Promise: the share's count and the slot it keeps for the bulk ticket are in the
+    file, and the bulk call, asleep in another process, wakes for its share in time.
+    """
+    stop, results = SPAWN.Event(), SPAWN.Queue()
+    crowd = SPAWN.Process(
+        target=interactive_crowd,
+        kwargs={
+            "path": path,
+            "key": "k",
+            "quota": (SHARE_QUOTA.limit, SHARE_QUOTA.period),
+            "callers": CROWD,
+            "longest_answer": LONGEST_ANSWER,
+            "seed": 5,
+            "max_jitter": 0.0,
+            "stop": stop,
+            "results": results,
+        },
+    )
+    crowd.start()
+    try:
+        assert await asyncio.to_thread(results.get, True, 60) == "busy"
+        async with SQLiteLimiter(path) as limiter:
+            asked = time.monotonic()
+            try:  # starved, it would wait until the crowd stops: give up after 5 s
+                permit = await asyncio.wait_for(
+                    limiter.acquire("k", SHARE_QUOTA, priority=BULK), 5.0
+                )
+                got = time.monotonic()
+            finally:
+                stop.set()
+            await permit.release()
+        grants = await asyncio.to_thread(results.get, True, 30)
+    finally:
+        stop.set()
+        await asyncio.to_thread(crowd.join, 10)
+        if crowd.is_alive():
+            crowd.kill()
+    assert_served_by_its_share(asked, got, grants)
+
+
+async def test_the_share_is_counted_in_the_file_and_its_slot_kept(path: str) -> None:
+    """Promise: every process counts the passes in one place, and once AGED_SHARE - 1
+    interactive grants have passed a bulk ticket the reserve keeps out, the next slot
+    is that ticket's: an interactive call does not get it, the bulk ticket (waiting
+    through another limiter, as another process would) does, past the reserve, and
+    the count starts again."""
+    quota = Quota(20, 0.1)  # reserve 2; slots are handed back unsent: nothing cools
+    async with SQLiteLimiter(path) as crowd, SQLiteLimiter(path) as batch:
+        held = await taken(crowd, "k", quota, 20)  # the first asks: the reserve is on
+        waiting = asyncio.create_task(batch.acquire("k", quota, priority=BULK))
+        await asyncio.sleep(3.5 * quota.period)  # past its head start: ahead of new asks
+
+        def passed() -> int:
+            [(count,)] = query(path, "SELECT passed FROM livestats_keys WHERE key = 'k'")
+            return int(count)
+
+        assert passed() == 0
+        for count in range(1, sharing.AGED_SHARE):
+            await held.pop(0).release(sent=False)  # 19 in use: the reserve keeps bulk out
+            held.append(await crowd.acquire("k", quota, max_wait=0))
+            assert passed() == count
+            assert not waiting.done()
+        await held.pop(0).release(sent=False)
+        assert await no_free_slot(crowd, "k", quota)  # the slot is the bulk ticket's
+        shared = await asyncio.wait_for(waiting, 1.0)  # at its next look (0.1 s naps)
+        assert passed() == 0
+        assert query(path, "SELECT count(*) FROM livestats_slots") == [(20,)]
+        for permit in [*held, shared]:
+            await permit.release(sent=False)
+
+
+@pytest.mark.parametrize("waiting_behind", [1, 0])
+async def test_the_share_goes_early_only_for_passes_that_will_come(
+    limiter: SQLiteLimiter, waiting_behind: int
+) -> None:
+    """One pass still due and two free slots: the bulk ticket first in line takes one
+    at once if an interactive ticket waits behind it to take the other (its pass),
+    and the pass it went before counts towards the next share. With nobody
+    waiting, the reserve still holds it back: the share never hands bulk the reserve
+    for passes nobody makes."""
+    quota = Quota(20, 60.0)  # reserve 2
+    held = await taken(limiter, "k", quota, 18)  # the first asks: the reserve is on
+    db = sqlite3.connect(limiter.path)
+    with db:
+        db.execute(
+            "UPDATE livestats_keys SET passed = ? WHERE key = 'k'", (sharing.AGED_SHARE - 2,)
+        )
+        # Interactive tickets that asked after the bulk call will (far behind it in line).
+        db.executemany(
+            "INSERT INTO livestats_queue (key, token, alive_until, priority, ord) "
+            "VALUES ('k', ?, ?, 0, ?)",
+            [
+                (f"behind-{n}", time.monotonic() + 30, time.monotonic() + 3600)
+                for n in range(waiting_behind)
+            ],
+        )
+    db.close()
+    if waiting_behind:
+        held.append(await limiter.acquire("k", quota, priority=BULK, max_wait=0))
+        assert query(limiter.path, "SELECT passed FROM livestats_keys") == [(-1,)]
+    else:
+        assert await no_free_slot(limiter, "k", quota, priority=BULK)
+        assert query(limiter.path, "SELECT passed FROM livestats_keys") == [
+            (sharing.AGED_SHARE - 2,)
+        ]
+    for permit in held:
+        await permit.release(sent=False)
 
 
 # -- deadlines --------------------------------------------------------------------------
@@ -557,8 +741,22 @@ _SCHEMA_1 = (
 )
 
 
-def _old_file(path: str) -> None:
-    """A file as the first version left it: a slot cooling for 60 s, a pause, WAL mode."""
+#: What livestats 0.x made of those tables for schema 2 (issue 11, before the share).
+_SCHEMA_2 = (
+    "ALTER TABLE livestats_queue ADD COLUMN priority INTEGER NOT NULL DEFAULT 1",
+    "ALTER TABLE livestats_queue ADD COLUMN ord REAL NOT NULL DEFAULT 0",
+    "DROP INDEX livestats_queue_key",
+    "CREATE INDEX livestats_queue_order ON livestats_queue (key, ord, priority)",
+    """CREATE TABLE livestats_keys (
+        key TEXT PRIMARY KEY, quota_set INTEGER NOT NULL DEFAULT 0, set_limit INTEGER,
+        set_period REAL, set_burst INTEGER, low INTEGER, since REAL, recover INTEGER,
+        interactive_until REAL NOT NULL DEFAULT 0) WITHOUT ROWID""",
+)
+
+
+def _old_file(path: str, schema: int = 1) -> None:
+    """A file as an earlier version left it: a slot cooling for 60 s, a pause, WAL mode;
+    for schema 2 also a learned limit (7 of 10, for good) and a bulk ticket in line."""
     now = time.monotonic()
     db = sqlite3.connect(path, isolation_level=None)
     try:
@@ -572,6 +770,21 @@ def _old_file(path: str) -> None:
         )
         db.execute("INSERT INTO livestats_slots VALUES ('cooling', 'old', ?, 0)", (now + 60,))
         db.execute("INSERT INTO livestats_pauses VALUES ('paused', ?)", (now + 60,))
+        if schema == 2:
+            for statement in _SCHEMA_2:
+                db.execute(statement)
+            db.execute(
+                "INSERT INTO livestats_keys (key, low, since, recover, interactive_until) "
+                "VALUES ('k', 7, ?, 0, ?)",
+                (now, now + 60),
+            )
+            db.execute(
+                "INSERT INTO livestats_queue (key, token, alive_until, priority, ord) "
+                "VALUES ('k', 'waiting', ?, 1, ?)",
+                (now + 60, now),
+            )
+            db.execute("UPDATE livestats_meta SET schema = 2")
+            db.execute("PRAGMA user_version = 2")
         db.execute("COMMIT")
     finally:
         db.close()
@@ -604,9 +817,29 @@ async def test_a_file_of_the_first_layout_is_moved_on_in_place(path: str) -> Non
         assert limiter.effective_quota("k", Quota(10, 1.0)) == Quota(7, 1.0)
 
 
-async def test_a_new_file_and_a_moved_on_one_have_one_layout(tmp_path: Path) -> None:
+async def test_a_file_of_the_second_layout_is_moved_on_in_place(path: str) -> None:
+    """Promise: a file of the layout before the share (schema 2, such as the command
+    line's cache file) keeps its slots, pauses, learned limits and tickets, and gains
+    the share's count."""
+    _old_file(path, schema=2)
+    async with SQLiteLimiter(path) as limiter:
+        assert await no_free_slot(limiter, "cooling", Quota(1, 60.0))
+        with pytest.raises(WaitExceeded):
+            await limiter.acquire("paused", Quota(5, 1.0), max_wait=1.0)
+        await (await limiter.acquire("k", Quota(10, 1.0))).release(sent=False)
+        assert limiter.effective_quota("k", Quota(10, 1.0)) == Quota(7, 1.0)
+    assert query(path, "PRAGMA user_version") == [(sqlite_limiter._SCHEMA,)]
+    assert query(path, "SELECT schema FROM livestats_meta") == [(sqlite_limiter._SCHEMA,)]
+    assert query(path, "SELECT passed FROM livestats_keys WHERE key = 'k'") == [(0,)]
+    assert query(path, "SELECT token FROM livestats_queue") == [("waiting",)]
+    indexes = query(path, "SELECT name FROM sqlite_master WHERE type = 'index'")
+    assert ("livestats_queue_interactive",) in indexes
+
+
+@pytest.mark.parametrize("schema", [1, 2])
+async def test_a_new_file_and_a_moved_on_one_have_one_layout(tmp_path: Path, schema: int) -> None:
     old, new = str(tmp_path / "old.db"), str(tmp_path / "new.db")
-    _old_file(old)
+    _old_file(old, schema)
     for made in (old, new):
         async with SQLiteLimiter(made) as limiter:
             await (await limiter.acquire("k", Quota(1, 1.0))).release(sent=False)
@@ -616,7 +849,7 @@ async def test_a_new_file_and_a_moved_on_one_have_one_layout(tmp_path: Path) -> 
             file,
             "SELECT m.name, p.name, p.type, p.dflt_value FROM sqlite_master m, "
             "pragma_table_info(m.name) p WHERE m.type = 'table' ORDER BY 1, p.cid",
-        ) + query(file, "SELECT name FROM sqlite_master WHERE type = 'index' ORDER BY 1")
+        ) + query(file, "SELECT name, sql FROM sqlite_master WHERE type = 'index' ORDER BY 1")
 
     assert layout(old) == layout(new)
 

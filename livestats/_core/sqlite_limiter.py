@@ -35,6 +35,40 @@ window a batch filled to turn over (at most a period; it is first in line).
 Tickets keep the head start they were given when they first asked, whatever
 quota is set later.
 
+**The share, across processes.** The count behind
+:data:`~livestats._core.sharing.AGED_SHARE` is a column of the key's settings
+row (``passed``), read and written by the step that grants. A grant to an
+interactive ticket with a bulk ticket ahead of it that the reserve keeps out adds
+one; a grant to a bulk ticket within the reserve's rule sets it back to zero. The
+first bulk ticket in line is owed the slot after the interactive tickets ahead of
+it and the ``AGED_SHARE - 1 - passed`` passes still due:
+
+- an interactive step leaves that slot free: once ``passed`` plus the interactive
+  tickets ahead of it reach ``AGED_SHARE - 1``, the share is one more claim ahead;
+- the bulk ticket's own step takes it, past the reserve, as soon as it is free,
+  if interactive tickets waiting behind it will make the passes still due (it
+  counts up to that many, on an index of the interactive tickets). Otherwise the
+  reserve would go to bulk with nobody passing it. The grant takes
+  ``AGED_SHARE - 1`` off the count, so passes it went before count towards the
+  next share.
+
+That bulk ticket may sleep in another process. Its nap ends by the moment the
+slot of its share can first free: every pass still due takes a slot that frees
+before it, and a slot in flight counts as freeing a period from now, so it wakes
+early rather than late. While free slots would cover the passes due but too few
+interactive tickets wait to make them, it looks again within ``period /
+AGED_SHARE``. So it takes its share within ``max_jitter`` and one step of the
+moment the slot frees, or within ``period / AGED_SHARE`` when the interactive
+callers that pass it were not yet in line; the slot stays free for it meanwhile.
+It also counts the interactive tickets waiting behind it (up to the passes due)
+as taking the slots that free before the reserve lets it have one, so under an
+interactive load it does not look at every slot that frees.
+
+The reserve is counted at each step, and waiters wake up to ``max_jitter`` after
+their slot frees. A bulk ticket that looks in that gap may find more than the
+reserve free, and takes a slot by the reserve's own rule before its share: under a
+saturating interactive load with jitter, the share is not all that moves bulk.
+
 **Deadlines.** With ``max_wait``, a step that predicts a longer wait (a pause
 that lasts longer; the slot its place in line needs frees later, a slot in
 flight counted as freeing a period from now) raises
@@ -87,13 +121,13 @@ last "acquire".
 **Waiting is cheap.** A waiter sleeps until the slot its place in line needs can
 free under the rules above (a cooling slot at its time; one in flight a period
 from now at the earliest, or when its lease lapses; deeper in line, whole periods
-later; a bulk waiter also when the reserve lapses, any waiter when a learned
-limit grows back), plus a little jitter so processes do not ask at the same
-instant, and never longer than ``ticket_ttl / 2``. Releasing without sending, a
-pause, a quota set or a waiter leaving wakes the limiter's own waiters at once;
-one in another process is seen at the next look. Eight processes of 64 callers
-each sharing 100/s take about 3.5 steps per call: the grant, the release, and one
-or two looks that found the slot still busy.
+later; a bulk waiter also when the reserve lapses or its share can come, any
+waiter when a learned limit grows back), plus a little jitter so processes do
+not ask at the same instant, and never longer than ``ticket_ttl / 2``. Releasing
+without sending, a pause, a quota set or a waiter leaving wakes the limiter's own
+waiters at once; one in another process is seen at the next look. Eight
+processes of 64 callers each sharing 100/s take about 3.5 steps per call: the
+grant, the release, and one or two looks that found the slot still busy.
 
 **Cancellation** returns at once, even while a step waits for the file: the
 waiter's ticket, and a grant that landed after the cancellation, are handed back
@@ -107,8 +141,9 @@ before it (the log is synced at checkpoints); ``durable=True`` syncs every step
 **Bounded file.** A key holds at most its limit of slots plus one ticket per
 waiter and one row of settings; every step drops its key's expired rows, and a
 step every ``_SWEEP_EVERY`` seconds those of every key (a key's settings row goes
-once nothing is set, learned or reserved). The log is truncated back to 4 MiB
-after checkpoints.
+once nothing is set, learned or reserved, and the share's count with it: without
+the reserve it counts for nothing). The log is truncated back to 4 MiB after
+checkpoints.
 
 **Schema.** The file says which layout it has (``PRAGMA user_version``, and the
 ``schema`` of its clock row, which earlier versions check). The first step of a
@@ -154,6 +189,7 @@ from livestats._core.limiter import Paused, Permit
 from livestats._core.loops import close_at_loop_shutdown
 from livestats._core.quota import Quota
 from livestats._core.sharing import (
+    AGED_SHARE,
     HEAD_START,
     Learned,
     Priority,
@@ -174,7 +210,7 @@ T = TypeVar("T")
 
 _GRANTED, _WAIT, _PAUSED, _OFF = 1, 0, 2, 3
 #: The file layout this version writes (``PRAGMA user_version``; see _MIGRATIONS).
-_SCHEMA = 2
+_SCHEMA = 3
 #: Seconds of file time between sweeps of every key's expired rows.
 _SWEEP_EVERY = 10.0
 #: Seconds the file's mark of its latest time may lag (it is written no more often).
@@ -244,6 +280,18 @@ _MIGRATIONS: tuple[tuple[int, tuple[str, ...]], ...] = (
                 recover INTEGER,
                 interactive_until REAL NOT NULL DEFAULT 0  -- bulk keeps the reserve free until
             ) WITHOUT ROWID""",
+        ),
+    ),
+    (
+        3,
+        (
+            # The share: interactive grants that passed a bulk ticket the reserve kept
+            # out, since the last bulk grant (see _acquire_step).
+            "ALTER TABLE livestats_keys ADD COLUMN passed INTEGER NOT NULL DEFAULT 0",
+            # The interactive tickets alone, so a bulk ticket counts those behind it
+            # without walking a line of bulk ones.
+            "CREATE INDEX IF NOT EXISTS livestats_queue_interactive "
+            "ON livestats_queue (key, ord) WHERE priority = 0",
         ),
     ),
 )
@@ -877,24 +925,25 @@ class SQLiteLimiter:
 
     def _key_state(
         self, db: sqlite3.Connection, key: str, quota: Quota, now: float, *, interactive: bool
-    ) -> tuple[_Known, int, float]:
-        """What the file holds of ``key``: the settings, the limit in force, the reserve's end.
+    ) -> tuple[_Known, int, float, int]:
+        """What the file holds of ``key``: the settings, the limit in force, the reserve's
+        end, and the interactive grants that passed a bulk ticket since its last grant.
 
         An interactive caller's ask is recorded here: bulk callers keep the reserve
         free for an interactive window from now.
         """
         row = db.execute(
             "SELECT quota_set, set_limit, set_period, set_burst, low, since, recover, "
-            "interactive_until FROM livestats_keys WHERE key = ?",
+            "interactive_until, passed FROM livestats_keys WHERE key = ?",
             (key,),
         ).fetchone()
         offset = now - time.monotonic()
         if row is None:
-            known, until = _Known(offset=offset), -math.inf
+            known, until, passed = _Known(offset=offset), -math.inf, 0
         else:
-            known, until = _decode(row, offset), float(row[7])
+            known, until, passed = _decode(row, offset), float(row[7]), int(row[8])
         if known.off:
-            return known, 0, until
+            return known, 0, until, passed
         configured = known.configured(quota)
         limit = configured.limit
         if known.learned is not None:
@@ -919,7 +968,7 @@ class SQLiteLimiter:
                     "UPDATE livestats_keys SET interactive_until = ? WHERE key = ?", (later, key)
                 )
             until = max(until, later)
-        return known, limit, until
+        return known, limit, until, passed
 
     def _acquire_step(
         self,
@@ -939,7 +988,9 @@ class SQLiteLimiter:
         now = self._now(db)
         db.execute("DELETE FROM livestats_slots WHERE key = ? AND free_at <= ?", (key, now))
         db.execute("DELETE FROM livestats_queue WHERE key = ? AND alive_until <= ?", (key, now))
-        known, limit, reserved_until = self._key_state(db, key, quota, now, interactive=not bulk)
+        known, limit, reserved_until, passed = self._key_state(
+            db, key, quota, now, interactive=not bulk
+        )
         if known.off:
             db.execute("DELETE FROM livestats_queue WHERE token = ?", (token,))
             return _OFF, 0.0, 0.0, known
@@ -982,17 +1033,46 @@ class SQLiteLimiter:
         # `free_bulk` tickets in line can all be served, whatever their priority.
         grant = ahead < free_bulk
         claims, ready = ahead, False
+        # Interactive: a bulk ticket ahead is kept out by the reserve, so a grant here
+        # passes it. Bulk: this ticket takes its share past the reserve.
+        passes = share = False
+        share_at = look_at = math.inf  # bulk: when its share's slot can free; when to look
         if not grant and not bulk:
+            last_interactive = True
             if free_bulk == 0:
                 # No bulk ticket may take a slot: only the interactive ones ahead count.
                 claims = interactive_ahead
-                grant = claims < free
+                passes = spare > 0 and ahead > interactive_ahead
             elif free_bulk < free:
-                claims, last_interactive = self._claims_ahead(
+                claims, last_interactive, only_interactive = self._claims_ahead(
                     db, key, order, seq, free_bulk, interactive_ahead
                 )
-                grant = last_interactive and claims < free
+                passes = only_interactive and ahead > interactive_ahead
                 ready = not last_interactive and claims < free
+            if passes and passed + claims >= AGED_SHARE - 1:
+                # The share of the first bulk ticket comes before this grant: leave its slot.
+                claims += 1
+            grant = last_interactive and claims < free
+        elif not grant and spare and ahead == interactive_ahead:
+            # The first bulk ticket in line, kept out by the reserve. Its share is the
+            # slot after the interactive tickets ahead and the passes still due; it
+            # takes it as soon as that slot is free if interactive tickets waiting
+            # behind it will make those passes (else the reserve would go to bulk with
+            # nobody passing it).
+            due = max(0, AGED_SHARE - 1 - passed)
+            behind = self._interactive_behind(db, key, order, seq, due) if due else 0
+            if ahead + due < free and behind >= due:
+                grant = share = True
+            else:
+                # The interactive tickets waiting behind it take the slots that free
+                # before the reserve lets it have one: it need not look before then.
+                claims = ahead + behind
+                if ahead + due >= free:
+                    share_at = self._ready_at(db, key, now, period, ahead + due, limit, used)
+                else:
+                    # The passes due have free slots but nobody in line to make them:
+                    # look again soon, for interactive callers still to come.
+                    look_at = now + period / AGED_SHARE
         if grant:
             db.execute(
                 "INSERT INTO livestats_slots VALUES (?, ?, ?, 1)",
@@ -1000,6 +1080,15 @@ class SQLiteLimiter:
             )
             if ticket is not None:
                 db.execute("DELETE FROM livestats_queue WHERE token = ?", (token,))
+            if passes:
+                db.execute("UPDATE livestats_keys SET passed = passed + 1 WHERE key = ?", (key,))
+            elif bulk and passed:
+                # The passes it went before count towards the next share (they come
+                # after it); any other bulk grant starts the count afresh.
+                db.execute(
+                    "UPDATE livestats_keys SET passed = ? WHERE key = ?",
+                    (passed - (AGED_SHARE - 1) if share else 0, key),
+                )
             return _GRANTED, 0.0, 0.0, known
 
         keep()
@@ -1012,7 +1101,9 @@ class SQLiteLimiter:
             # A bulk ticket may also go once interactive callers have gone quiet.
             quiet = max(self._ready_at(db, key, now, period, claims, limit, used), reserved_until)
             when = min(when, quiet)
+        when = min(when, share_at)
         expected = max(0.0, when - now)
+        when = min(when, look_at)
         learned = known.learned
         if learned is not None and learned.recover:
             # The learned limit grows back a step each quiet period: look again then.
@@ -1028,8 +1119,9 @@ class SQLiteLimiter:
         seq: int,
         free_bulk: int,
         interactive_ahead: int,
-    ) -> tuple[int, bool]:
-        """Slots the tickets ahead are owed, and whether this interactive one may take one.
+    ) -> tuple[int, bool, bool]:
+        """Slots the tickets ahead are owed, whether this interactive one may take one,
+        and whether those first ``free_bulk`` are all interactive.
 
         Served in line order, the first ``free_bulk`` tickets ahead take a slot
         each, and after them only the interactive ones (the rest are bulk, kept out
@@ -1043,7 +1135,24 @@ class SQLiteLimiter:
         ).fetchall()
         interactive_front = sum(1 for (priority,) in front if priority == Priority.INTERACTIVE)
         claims = free_bulk + interactive_ahead - interactive_front
-        return claims, front[-1][0] == Priority.INTERACTIVE
+        last_interactive = front[-1][0] == Priority.INTERACTIVE
+        return claims, last_interactive, interactive_front == len(front)
+
+    @staticmethod
+    def _interactive_behind(
+        db: sqlite3.Connection, key: str, order: float, seq: int, most: int
+    ) -> int:
+        """Interactive tickets behind this one in line, counted up to ``most``.
+
+        On the partial index of interactive tickets: a line of bulk ones costs nothing.
+        """
+        (count,) = db.execute(
+            "SELECT count(*) FROM (SELECT 1 FROM livestats_queue "
+            "INDEXED BY livestats_queue_interactive "
+            "WHERE key = ? AND priority = 0 AND (ord, seq) > (?, ?) LIMIT ?)",
+            (key, order, seq, most),
+        ).fetchone()
+        return int(count)
 
     @staticmethod
     def _ready_at(
@@ -1108,7 +1217,7 @@ class SQLiteLimiter:
         self, db: sqlite3.Connection, key: str, quota: Quota, recover: bool
     ) -> tuple[Quota | None, _Known]:
         now = self._now(db)
-        known, limit, _ = self._key_state(db, key, quota, now, interactive=False)
+        known, limit, _, _ = self._key_state(db, key, quota, now, interactive=False)
         if known.off:
             return None, known
         configured = known.configured(quota)
@@ -1170,7 +1279,7 @@ class SQLiteLimiter:
 
 def _decode(row: Any, offset: float) -> _Known:
     """A ``livestats_keys`` row as a :class:`_Known`; a row no version wrote is corruption."""
-    quota_set, limit, period, burst, low, since, recover, _ = row
+    quota_set, limit, period, burst, low, since, recover = row[:7]
     try:
         quota = None
         if quota_set and limit is not None:
