@@ -220,10 +220,13 @@ async def smoothing(burst: int | None, calls: int) -> dict[str, Any]:
 async def main(args: argparse.Namespace) -> dict[str, Any]:
     figures: dict[str, Any] = {}
     if "priorities" in args.only:
-        rows = [await beside_a_batch(p, args.seconds) for p in (Priority.INTERACTIVE, Priority.BULK)]
+        rows = [
+            await beside_a_batch(p, args.seconds) for p in (Priority.INTERACTIVE, Priority.BULK)
+        ]
         figures["priorities"] = rows
         print_table(
-            f"1. a dashboard call every 0.2 s beside a batch keeping 100/s full ({args.seconds:g} s)",
+            "1. a dashboard call every 0.2 s beside a batch keeping 100/s full"
+            f" ({args.seconds:g} s)",
             ["dashboard as", "calls", "wait p50 s", "p95 s", "max s", "batch rate /s"],
             [
                 [
