@@ -5,7 +5,7 @@ implements them on its own state, and the Redis one in Lua, with these numbers.
 
 **Priorities.** A caller asks with :class:`Priority` ``INTERACTIVE`` (a person
 is waiting: single calls, by default) or ``BULK`` (a batch, an iterator, a
-poller). Two rules, both needed:
+poller). Three rules, each needed:
 
 - *Order*: waiters are served in the order of their arrival time, an
   interactive one counted :data:`HEAD_START` quota periods earlier than it
@@ -30,9 +30,10 @@ A limiter that can tell no slot comes in time raises :class:`WaitExceeded` at
 once, with ``retry_after`` (its prediction); otherwise it waits up to
 ``max_wait`` and then raises it.
 
-**Learned limits** (additive increase, multiplicative decrease, as TCP and
-boto3's adaptive retry mode do). When the provider refuses a call for rate although
-the limiter kept the quota, the quota is wrong (the vendor lowered it, or
+**Learned limits** (additive increase, multiplicative decrease, as TCP does;
+boto3's adaptive retry mode does the like with CUBIC's growth). When the
+provider refuses a call for rate although the limiter kept the quota, the quota
+is wrong (the vendor lowered it, or
 someone else spends it): :func:`decreased` cuts the effective limit to 70%, at
 most once a period (the refusals of one window are one signal), and it grows back
 by :func:`recovery_step` for each quota period without a refusal, never above the
