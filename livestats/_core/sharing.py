@@ -33,12 +33,12 @@ once, with ``retry_after`` (its prediction); otherwise it waits up to
 **Learned limits** (additive increase, multiplicative decrease, as TCP does;
 boto3's adaptive retry mode does the like with CUBIC's growth). When the
 provider refuses a call for rate although the limiter kept the quota, the quota
-is wrong (the vendor lowered it, or
-someone else spends it): :func:`decreased` cuts the effective limit to 70%, at
-most once a period (the refusals of one window are one signal), and it grows back
-by :func:`recovery_step` for each quota period without a refusal, never above the
-configured limit. A key whose refusal blocks for minutes (Polyv) learns with
-``recover=False``: it drops and is never probed upward again.
+is wrong (the vendor lowered it, or someone else spends it): :func:`decreased`
+cuts the effective limit to 70%, at most once a period (the refusals of one
+window are one signal), and it grows back by :func:`recovery_step` for each
+quota period without a refusal, never above the configured limit. A key whose
+refusal blocks for minutes (Polyv) learns with ``recover=False``: it drops and
+is never probed upward again.
 
 **Runtime quotas.** ``set_quota(key, quota)`` replaces the quota every
 ``acquire`` of the key uses, whatever quota the caller passes, in every process
