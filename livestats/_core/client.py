@@ -129,11 +129,7 @@ class BaseClient:
         quota = self._quota_of(operation)
         if quota is None:
             return None
-        read = getattr(self._engine.limiter, "effective_quota", None)
-        if read is None:
-            return quota
-        effective: Quota | None = read(self.quota_key(operation), quota)
-        return effective
+        return self._engine.effective_quota(self.quota_key(operation), quota)
 
     async def set_quota(self, operation: str, quota: Quota | None) -> None:
         """Pace ``operation`` by ``quota`` from now on (``None``: not at all).

@@ -30,7 +30,7 @@ import inspect
 import itertools
 import logging
 import weakref
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from datetime import datetime, timezone
 from typing import Any, Generic, TypeVar
 
@@ -130,6 +130,7 @@ class Engine:
         "_clock_offset",
         "_closed",
         "_known",
+        "_learn",
         "_limiter",
         "_max_bytes",
         "_paused_until",
@@ -137,6 +138,7 @@ class Engine:
         "_probe_up",
         "_provider",
         "_ranks",
+        "_read_quota",
         "_redactor",
         "_refused",
         "_renew",
@@ -189,6 +191,13 @@ class Engine:
         #: Whether the limiter takes ``priority`` and ``max_wait`` (a limiter of the
         #: interface before them still works, first come first served).
         self._ranks = _takes(limiter.acquire, "priority")
+        #: The limiter's learned limits, if it has them (looked up once, not per call).
+        self._learn: Callable[..., Awaitable[Quota | None]] | None = getattr(
+            limiter, "refused", None
+        )
+        self._read_quota: Callable[[str, Quota], Quota | None] | None = getattr(
+            limiter, "effective_quota", None
+        )
 
     def __repr__(self) -> str:
         state = (
@@ -529,9 +538,8 @@ class Engine:
         asked = next(
             (s for s in (refusal.pause_operation, refusal.retry_after) if s is not None), None
         )
-        learn = getattr(self._limiter, "refused", None)
-        if learn is not None:
-            adapted = await learn(call.quota_key, call.quota, recover=self._probe_up)
+        if self._learn is not None:
+            adapted = await self._learn(call.quota_key, call.quota, recover=self._probe_up)
             if adapted is not None:
                 logger.info(
                     "%s: refused for rate at %s; the effective quota is now %s",
@@ -733,7 +741,7 @@ class Engine:
 
     async def _paced(self, call: Call[T], quota: Quota, deadline: float | None) -> None:
         """Wait for the smoothing leaky bucket of ``quota.burst`` (one per key and loop)."""
-        pacer = _pacer(call.quota_key, self._effective(call, quota))
+        pacer = _pacer(call.quota_key, self.effective_quota(call.quota_key, quota) or quota)
         if deadline is None:
             await pacer.acquire()
             return
@@ -742,21 +750,21 @@ class Engine:
         except asyncio.TimeoutError:
             raise self._late_error(call, None) from None
 
-    def _effective(self, call: Call[T], quota: Quota) -> Quota:
-        """The quota as the limiter paces it now (lowered by learning, or set at run time)."""
-        read = getattr(self._limiter, "effective_quota", None)
-        if read is None:
+    def effective_quota(self, key: str, quota: Quota) -> Quota | None:
+        """The quota ``key`` is paced by now (lowered by learning, or set at run time;
+        ``None``: not paced), as the limiter knows it; ``quota`` for a limiter that
+        cannot tell."""
+        if self._read_quota is None:
             return quota
-        effective: Quota | None = read(call.quota_key, quota)
-        return quota if effective is None else effective
+        effective: Quota | None = self._read_quota(key, quota)
+        return effective
 
     def _check_adapted(self, call: Call[T]) -> None:
         """Report a change of the key's effective quota (a learned limit growing back)."""
         assert call.quota is not None
-        read = getattr(self._limiter, "effective_quota", None)
-        if read is None:
+        if self._read_quota is None:
             return
-        now: Quota | None = read(call.quota_key, call.quota)
+        now = self.effective_quota(call.quota_key, call.quota)
         known = self._known.get(call.quota_key, call.quota)
         if now != known:
             self._known[call.quota_key] = now

@@ -128,10 +128,13 @@ class Limiter(Protocol):
 class _Waiter:
     """One caller in a bucket's line; its future is resolved with whether the slot counts."""
 
-    __slots__ = ("fail_fast", "future", "order", "seq")
+    __slots__ = ("fail_fast", "future", "interactive", "order", "seq")
 
-    def __init__(self, future: asyncio.Future[bool], order: float, fail_fast: bool) -> None:
+    def __init__(
+        self, future: asyncio.Future[bool], order: float, fail_fast: bool, interactive: bool
+    ) -> None:
         self.future = future
+        self.interactive = interactive
         #: Arrival order, which breaks ties of ``order`` (one clock reading for many).
         self.seq = next(_arrivals)
         #: Where it stands in line: its arrival, an interactive one's moved a head start earlier.
@@ -326,7 +329,7 @@ class LocalLimiter:
             return _LocalPermit(self, key, bucket)
         assert bucket.loop is not None
         order = now - HEAD_START * bucket.period if interactive else now
-        waiter = _Waiter(bucket.loop.create_future(), order, not wait_if_paused)
+        waiter = _Waiter(bucket.loop.create_future(), order, not wait_if_paused, interactive)
         (bucket.interactive if interactive else bucket.bulk).append(waiter)
         self._drain(bucket)
         deadline: asyncio.TimerHandle | asyncio.Task[None] | None = None
@@ -561,7 +564,7 @@ class LocalLimiter:
         slot), the earliest that is likely, and each limit's worth of callers
         beyond those waits a period more (as the shared limiters count).
         """
-        interactive = waiter in bucket.interactive
+        interactive = waiter.interactive
 
         def before(line: deque[_Waiter]) -> int:
             return sum(
